@@ -1,0 +1,369 @@
+"""Run the OCI runtime-tools validation suite against a runtime.
+
+Usage::
+
+    python3 -m conformance.runtime_tools --suite /work/ext/runtime-tools \\
+        --runtime /path/to/ocirt [--filter REGEX] [--timeout 120] \\
+        [--json out.json] [--tap-dir DIR]
+
+The suite is an already-built runtime-tools checkout (``runtimetest`` and
+``validation/*/*.t`` present; see conformance/README.md).  Each validation
+executable is run on its own, from the checkout root (it loads
+``rootfs-<arch>.tar.gz`` and ``runtimetest`` by relative path), with the
+``RUNTIME`` environment variable naming the runtime, as runtime-tools expects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.tap import TapResult, TestPoint, parse_tap
+
+DEFAULT_TIMEOUT = 120.0
+STDERR_TAIL = 4000  # characters of stderr kept per executable in the JSON
+
+
+@dataclass
+class Failure:
+    """One failed TAP point, or a crash, with the best reason we could find."""
+
+    number: int
+    description: str
+    reason: str
+    reference: str = ""
+
+
+@dataclass
+class ExecResult:
+    """Outcome of one validation executable."""
+
+    name: str
+    status: str  # pass | fail | skip | error | timeout
+    exit_code: int | None
+    duration: float
+    planned: int | None
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    todo: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    stderr_tail: str = ""
+    leftover_tmp: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def discover(suite: Path, pattern: str | None) -> list[Path]:
+    """All built validation executables, sorted, optionally filtered by name."""
+    exes = sorted(p for p in (suite / "validation").glob("*/*.t") if p.parent.name != "util")
+    if pattern:
+        rx = re.compile(pattern)
+        exes = [p for p in exes if rx.search(p.stem)]
+    return exes
+
+
+def check_suite(suite: Path) -> list[str]:
+    """Problems that would make every executable fail for the wrong reason."""
+    problems = []
+    if not (suite / "runtimetest").is_file():
+        problems.append(f"{suite}/runtimetest missing: build it (see conformance/README.md)")
+    arch = {"x86_64": "amd64", "i686": "386"}.get(platform.machine(), platform.machine())
+    if not (suite / f"rootfs-{arch}.tar.gz").is_file():
+        problems.append(f"{suite}/rootfs-{arch}.tar.gz missing: is this a runtime-tools checkout?")
+    if not discover(suite, None):
+        problems.append(f"no {suite}/validation/*/*.t: run the validation-executables build")
+    return problems
+
+
+def resolve_runtime(runtime: str) -> str:
+    """Absolute path of the runtime; runtime-tools would otherwise search PATH itself."""
+    found = shutil.which(runtime)
+    if found is None:
+        raise SystemExit(f"runtime {runtime!r} not found or not executable")
+    return os.path.abspath(found)
+
+
+# ---------------------------------------------------------------- reasons
+
+
+def _diag_reason(diag: Any) -> tuple[str, str]:
+    """(reason, spec reference) from a tap-go diagnostic block."""
+    if not isinstance(diag, dict):
+        return (str(diag).strip() if diag else "", "")
+    ref = str(diag.get("reference", ""))
+    if "stdout" in diag:  # RuntimeInsideValidate: the container's own TAP
+        inner = _inner_failures(str(diag.get("stdout", "")))
+        extra = str(diag.get("error") or diag.get("stderr") or "").strip()
+        return ("; ".join(x for x in (inner, extra) if x), ref)
+    if "error" in diag or "stderr" in diag:
+        parts = [str(diag.get(k, "")).strip() for k in ("error", "stderr")]
+        return (" | ".join(p for p in parts if p), ref)
+    if "expected" in diag or "actual" in diag:
+        return (f"expected {diag.get('expected')!r}, got {diag.get('actual')!r}", ref)
+    keys = {k: v for k, v in diag.items() if k != "reference"}
+    return (json.dumps(keys, sort_keys=True)[:500] if keys else "", ref)
+
+
+def _inner_failures(stdout: str) -> str:
+    """Failing points of the runtimetest TAP a container printed."""
+    inner = parse_tap(stdout)
+    msgs = [f"inside: {p.description}" for p in inner.points if p.outcome == "fail"]
+    if not inner.points and stdout.strip():
+        msgs.append(f"inside output: {stdout.strip()[:300]}")
+    return "; ".join(msgs)
+
+
+def _point_failure(point: TestPoint) -> Failure:
+    reason, ref = _diag_reason(point.diagnostic)
+    return Failure(point.number, point.description, reason, ref)
+
+
+def _stderr_reason(stderr: str) -> str:
+    """runtime-tools prints 'failed to create the container' + runtime stderr on fatal errors."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith("Clean:")] or lines
+    return " | ".join(useful[-6:])[:1500]
+
+
+def collect_failures(tap: TapResult, stderr: str, exit_code: int | None) -> list[Failure]:
+    failures = [_point_failure(p) for p in tap.points if p.outcome == "fail"]
+    crashed = exit_code not in (0, None) or tap.bail_out or not tap.plan_ok
+    if crashed and not failures:
+        why = tap.bail_out or _stderr_reason(stderr) or f"exit code {exit_code}"
+        if not tap.plan_ok and tap.planned is not None:
+            why = f"plan {tap.planned} but {len(tap.points)} points; {why}"
+        failures.append(Failure(0, "executable did not finish cleanly", why))
+    return failures
+
+
+# ---------------------------------------------------------------- running
+
+
+def _mounts_under(path: Path) -> list[str]:
+    """Mount points below path (never delete through a mount a runtime left behind)."""
+    prefix = str(path).rstrip("/") + "/"
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            mnt = line.split()[4].replace("\\040", " ")
+            if mnt.startswith(prefix):
+                found.append(mnt)
+    return found
+
+
+def _clean_tmp(tmp: Path) -> list[str]:
+    """Remove the per-executable TMPDIR; report (and keep) anything still mounted."""
+    leftovers = sorted(str(p) for p in tmp.iterdir()) if tmp.exists() else []
+    mounts = _mounts_under(tmp)
+    if mounts:
+        return [f"still mounted: {m}" for m in mounts]
+    shutil.rmtree(tmp, ignore_errors=True)
+    return leftovers
+
+
+def _run_process(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int | None, str, str, bool]:
+    """Run in its own process group so a timeout kills runtime children too."""
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"), False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return None, out.decode(errors="replace"), err.decode(errors="replace"), True
+
+
+def _status(tap: TapResult, exit_code: int | None, timed_out: bool) -> str:
+    if timed_out:
+        return "timeout"
+    if not tap.points:
+        return "error"
+    if tap.count("fail") or exit_code != 0 or tap.bail_out or not tap.plan_ok:
+        return "fail"
+    if tap.count("pass") == 0 and tap.count("skip"):
+        return "skip"
+    return "pass"
+
+
+def run_one(exe: Path, suite: Path, runtime: str, timeout: float, tmp_root: Path, tap_dir: Path | None) -> ExecResult:
+    """Run one validation executable and turn its TAP into an ExecResult."""
+    name = exe.stem
+    tmp = tmp_root / name
+    tmp.mkdir(parents=True, exist_ok=True)
+    # A private TMPDIR: bundles (os.MkdirTemp) land there, so leftovers are attributable.
+    env = dict(os.environ, RUNTIME=runtime, TMPDIR=str(tmp))
+    start = time.monotonic()
+    code, out, err, timed_out = _run_process([str(exe.resolve())], suite, env, timeout)
+    duration = time.monotonic() - start
+    if tap_dir is not None:
+        (tap_dir / f"{name}.tap").write_text(out)
+        (tap_dir / f"{name}.stderr").write_text(err)
+    tap = parse_tap(out)
+    failures = collect_failures(tap, err, code)
+    if timed_out:
+        failures.insert(0, Failure(0, "timeout", f"killed after {timeout:.0f}s"))
+    return ExecResult(
+        name=name, status=_status(tap, code, timed_out), exit_code=code,
+        duration=round(duration, 2), planned=tap.planned,
+        passed=tap.count("pass"), failed=tap.count("fail"),
+        skipped=tap.count("skip"), todo=tap.count("todo"),
+        failures=failures, stderr_tail=err[-STDERR_TAIL:], leftover_tmp=_clean_tmp(tmp),
+    )
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def totals(results: list[ExecResult]) -> dict[str, int]:
+    t = {k: sum(getattr(r, k) for r in results) for k in ("passed", "failed", "skipped", "todo")}
+    for status in ("pass", "fail", "skip", "error", "timeout"):
+        t[f"executables_{status}"] = sum(1 for r in results if r.status == status)
+    t["executables"] = len(results)
+    return t
+
+
+def format_table(results: list[ExecResult]) -> str:
+    """Fixed-width summary: one row per executable, then totals."""
+    width = max([len(r.name) for r in results] + [len("TOTAL")])
+    head = f"{'test':<{width}}  {'status':<7} {'pass':>5} {'fail':>5} {'skip':>5} {'time':>7}"
+    rows = [head, "-" * len(head)]
+    for r in results:
+        rows.append(f"{r.name:<{width}}  {r.status:<7} {r.passed:>5} {r.failed:>5} {r.skipped:>5} {r.duration:>6.1f}s")
+    t = totals(results)
+    rows.append("-" * len(head))
+    rows.append(f"{'TOTAL':<{width}}  {'':<7} {t['passed']:>5} {t['failed']:>5} {t['skipped']:>5}")
+    summary = ", ".join(f"{t['executables_' + s]} {s}" for s in ("pass", "fail", "skip", "error", "timeout"))
+    rows.append(f"executables: {t['executables']} ({summary})")
+    return "\n".join(rows)
+
+
+def format_failures(results: list[ExecResult], limit: int = 8) -> str:
+    """Why each non-passing executable failed, a few reasons each."""
+    lines = []
+    for r in results:
+        if r.status in ("pass", "skip"):
+            continue
+        lines.append(f"{r.name} [{r.status}]")
+        for f in r.failures[:limit]:
+            ref = f" <{f.reference}>" if f.reference else ""
+            lines.append(f"  #{f.number} {f.description}: {f.reason[:300]}{ref}")
+        if len(r.failures) > limit:
+            lines.append(f"  ... {len(r.failures) - limit} more")
+    return "\n".join(lines)
+
+
+def _command_output(cmd: list[str], cwd: Path | None = None) -> str:
+    try:
+        res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=20, check=False)
+        return (res.stdout or res.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unavailable: {exc}"
+
+
+def cgroup_layout() -> str:
+    """unified, hybrid or legacy, as seen by this process."""
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return "unified"
+    if os.path.ismount("/sys/fs/cgroup/unified"):
+        return "hybrid"
+    return "legacy"
+
+
+def environment(suite: Path, runtime: str) -> dict[str, str]:
+    return {
+        "runtime": runtime,
+        "runtime_version": _command_output([runtime, "--version"]),
+        "suite": str(suite),
+        "suite_commit": _command_output(["git", "describe", "--long", "--always", "--tags"], cwd=suite),
+        "kernel": platform.release(),
+        "cgroups": cgroup_layout(),
+        "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def write_json(path: Path, env: dict[str, str], results: list[ExecResult]) -> None:
+    doc = {"environment": env, "totals": totals(results), "tests": [asdict(r) for r in results]}
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python3 -m conformance.runtime_tools", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", type=Path, required=True, help="built runtime-tools checkout")
+    p.add_argument("--runtime", required=True, help="runtime executable (path or name on PATH)")
+    p.add_argument("--filter", help="regex on executable names (e.g. '^linux_cgroups')")
+    p.add_argument("--exclude", help="regex of executable names to leave out")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per executable")
+    p.add_argument("--json", type=Path, help="write machine-readable results here")
+    p.add_argument("--tap-dir", type=Path, help="save each executable's raw TAP and stderr here")
+    p.add_argument("--list", action="store_true", help="list executables and exit")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-executable progress lines")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    suite = args.suite.resolve()
+    exes = discover(suite, args.filter)
+    if args.exclude:
+        exes = [e for e in exes if not re.search(args.exclude, e.stem)]
+    if args.list:
+        print("\n".join(e.stem for e in exes))
+        return 0
+    problems = check_suite(suite)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 2
+    runtime = resolve_runtime(args.runtime)
+    if args.tap_dir:
+        args.tap_dir.mkdir(parents=True, exist_ok=True)
+    env = environment(suite, runtime)
+    results = _run_all(exes, suite, runtime, args)
+    print(format_table(results))
+    fails = format_failures(results)
+    if fails:
+        print("\nFailures:\n" + fails)
+    if args.json:
+        write_json(args.json, env, results)
+    return 0 if all(r.status in ("pass", "skip") for r in results) else 1
+
+
+def _run_all(exes: list[Path], suite: Path, runtime: str, args: argparse.Namespace) -> list[ExecResult]:
+    results = []
+    tmp = Path(tempfile.mkdtemp(prefix="ocirt-conformance-"))
+    for i, exe in enumerate(exes, 1):
+        r = run_one(exe, suite, runtime, args.timeout, tmp, args.tap_dir)
+        results.append(r)
+        if not args.quiet:
+            print(f"[{i}/{len(exes)}] {r.name}: {r.status} ({r.passed} pass, {r.failed} fail, "
+                  f"{r.skipped} skip, {r.duration:.1f}s)", file=sys.stderr, flush=True)
+    # Not TemporaryDirectory: its rmtree would follow a mount a broken runtime left behind.
+    left = _clean_tmp(tmp)
+    if left:
+        print(f"left in {tmp}: {left}", file=sys.stderr)
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(main())
