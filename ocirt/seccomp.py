@@ -12,6 +12,7 @@ Importing this module is cheap: the cffi extension is loaded on first use.
 from __future__ import annotations
 
 import os
+import sys
 
 from .errors import ConfigError, OcirtError
 
@@ -332,6 +333,8 @@ def _compile(spec: dict) -> CompiledFilter:
     archs = _arch_tokens(spec)
     flags = _filter_flags(spec, uses_notify[0], warnings)
     program = _build_program(default, archs, rules, warnings)
+    if _needs_enosys_stub(spec):
+        program = _enosys_stub(archs, rules) + program
     _check_length(program)
     return CompiledFilter(program, flags, uses_notify[0], listener_path, metadata, warnings)
 
@@ -442,6 +445,96 @@ def _export(ctx: Any) -> bytes:
         return os.pread(fd, size, 0)
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------- the -ENOSYS stub
+#
+# A default action like ERRNO(EPERM) also hits syscalls newer than the
+# profile, and libc only falls back (clone3 -> clone, ...) on ENOSYS.  Like
+# runc, we prepend a check per architecture: a syscall number above the
+# highest one the profile names gets -ENOSYS.
+
+BPF_LD_W_ABS = 0x20
+BPF_JA = 0x05
+BPF_JEQ_K = 0x15
+BPF_JGT_K = 0x25
+BPF_JSET_K = 0x45
+BPF_RET_K = 0x06
+BPF_MAX_JUMP = 255  # jt/jf are 8 bits
+DATA_NR = 0  # offsetof(struct seccomp_data, nr)
+DATA_ARCH = 4  # offsetof(struct seccomp_data, arch)
+X32_SYSCALL_BIT = 0x40000000
+AUDIT_ARCH_X86_64 = 0xC000003E
+# On s390(x) an unknown syscall number arrives as 0, the multiplexer setup(2).
+S390_AUDIT_ARCHS = (0x00000016, 0x80000016)
+
+
+
+def _max_syscalls(archs: list[tuple[int, str]], rules: list[_Rule]) -> dict[int, int]:
+    """libseccomp arch token -> the highest syscall number the profile names for it."""
+    lib = _load_native()
+    names = {rule.name.encode() for rule in rules}
+    highest = {}
+    for token, _ in archs:
+        numbers = [lib.seccomp_syscall_resolve_name_arch(token, name) for name in names]
+        top = max((nr for nr in numbers if nr >= 0), default=-1)
+        if top >= 0:  # an arch with no known syscall is left to the filter
+            highest[token] = top
+    return highest
+
+
+def _enosys_stub(archs: list[tuple[int, str]], rules: list[_Rule]) -> bytes:
+    """BPF to prepend: -ENOSYS above the profile's highest syscall, else on to the filter."""
+    highest = _max_syscalls(archs, rules)
+    if not highest:
+        return b""
+    x32 = _arch_token("SCMP_ARCH_X32")
+    by_audit: dict[int, dict[str, int]] = {}
+    for token, top in highest.items():
+        audit = AUDIT_ARCH_X86_64 if token == x32 else token  # x32 is a mode of x86_64
+        by_audit.setdefault(audit, {})["x32" if token == x32 else "plain"] = top
+    # (code, jt, jf, k); a str in jt/jf (or k of a ja) is a label for _assemble.
+    insns: list[tuple] = [(BPF_LD_W_ABS, 0, 0, DATA_ARCH)]
+    labels: dict[str, int] = {}
+    for i, (audit, tops) in enumerate(by_audit.items()):
+        insns.append((BPF_JEQ_K, 0, f"next{i}", audit))
+        insns.append((BPF_LD_W_ABS, 0, 0, DATA_NR))
+        if audit in S390_AUDIT_ARCHS:
+            insns.append((BPF_JEQ_K, "enosys", 0, 0))
+        if audit == AUDIT_ARCH_X86_64:
+            insns.append((BPF_JSET_K, f"x32_{i}", 0, X32_SYSCALL_BIT))
+            insns.append(_above(tops.get("plain")))
+            labels[f"x32_{i}"] = len(insns)
+            insns.append(_above(tops.get("x32")))
+        else:
+            insns.append(_above(tops["plain"]))
+        labels[f"next{i}"] = len(insns)
+    insns.append((BPF_JA, 0, 0, "filter"))
+    labels["enosys"] = len(insns)
+    insns.append((BPF_RET_K, 0, 0, _load_native().ocirt_act_errno(ENOSYS)))
+    labels["filter"] = len(insns)
+    return _assemble(insns, labels)
+
+
+def _above(top: int | None) -> tuple:
+    """Numbers above top get -ENOSYS; without a top (mode absent) the filter decides."""
+    if top is None:
+        return (BPF_JA, 0, 0, "filter")
+    return (BPF_JGT_K, "enosys", "filter", top)
+
+
+def _assemble(insns: list[tuple], labels: dict[str, int]) -> bytes:
+    """struct sock_filter array; labels become forward offsets from the next instruction."""
+    out = bytearray()
+    for pos, (code, jt, jf, k) in enumerate(insns):
+        if code == BPF_JA:
+            k = labels[k] - pos - 1 if isinstance(k, str) else k
+        jt = labels[jt] - pos - 1 if isinstance(jt, str) else jt
+        jf = labels[jf] - pos - 1 if isinstance(jf, str) else jf
+        if not (0 <= jt <= BPF_MAX_JUMP and 0 <= jf <= BPF_MAX_JUMP):
+            raise OcirtError("seccomp -ENOSYS stub: jump too long (too many architectures)")
+        out += code.to_bytes(2, sys.byteorder) + bytes((jt, jf)) + k.to_bytes(4, sys.byteorder)
+    return bytes(out)
 
 
 # ------------------------------------------------------------------- loading

@@ -326,3 +326,40 @@ def test_large_profile_compiles_fast_and_loads(tmp_path):
     assert elapsed < 0.5, f"compiling took {elapsed * 1000:.0f} ms"
     result, _ = run_compiled(compiled, lambda: [lseek_to(7), outcome(lambda: os.mkdir(tmp_path / "d"))])
     assert result == [7, "EPERM"]
+
+
+# ------------------------------------------------------------ -ENOSYS stub
+
+NR_MKDIR = 83
+X32_BIT = 0x40000000
+
+
+def enosys_profile(**extra) -> dict:
+    return {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": minimal_allow_list(), "action": "SCMP_ACT_ALLOW"}],
+        **extra,
+    }
+
+
+def test_syscalls_newer_than_the_profile_get_enosys():
+    result, _ = run_filtered(enosys_profile(), lambda: [raw_syscall(NR_UNASSIGNED), raw_syscall(NR_MKDIR)])
+    assert result == ["ENOSYS", "EPERM"]
+
+
+def test_enosys_stub_covers_x32_mode():
+    spec = enosys_profile(architectures=["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"])
+    calls = lambda: [raw_syscall(X32_BIT | NR_UNASSIGNED), raw_syscall(X32_BIT | NR_MKDIR), raw_syscall(NR_UNASSIGNED)]
+    result, _ = run_filtered(spec, calls)
+    assert result == ["ENOSYS", "EPERM", "ENOSYS"]
+
+
+def test_x32_calls_without_x32_arch_are_left_to_the_filter():
+    result, status = run_filtered(enosys_profile(), lambda: raw_syscall(X32_BIT | NR_UNASSIGNED))
+    assert result is None and os.WTERMSIG(status) == signal.SIGSYS  # libseccomp's bad-arch action
+
+
+def test_enosys_stub_keeps_a_custom_default_errno():
+    spec = enosys_profile(defaultErrnoRet=errno.EXDEV)
+    result, _ = run_filtered(spec, lambda: [raw_syscall(NR_UNASSIGNED), raw_syscall(NR_MKDIR)])
+    assert result == ["ENOSYS", "EXDEV"]

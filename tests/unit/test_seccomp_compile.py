@@ -192,3 +192,31 @@ def test_every_feature_arch_is_recognised(arch):
         seccomp.compile_filter(profile(rule(), architectures=[arch]))
     except ConfigError as exc:  # a byte order or word size libseccomp cannot mix with ours
         assert "cannot add it" in str(exc)
+
+
+ENOSYS_RET = 0x00050026
+
+
+def test_enosys_stub_only_for_restrictive_defaults():
+    allow = [rule("SCMP_ACT_ALLOW", ["read", "write"])]
+    eperm = seccomp.compile_filter({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": allow})
+    enosys = seccomp.compile_filter({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "syscalls": allow})
+    kill = seccomp.compile_filter({"defaultAction": "SCMP_ACT_KILL", "syscalls": allow})
+    assert ENOSYS_RET in return_values(eperm) and ENOSYS_RET in return_values(kill)
+    assert eperm.instructions > enosys.instructions
+    for permissive in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"):
+        compiled = seccomp.compile_filter({"defaultAction": permissive, "syscalls": [rule()]})
+        assert ENOSYS_RET not in return_values(compiled)
+
+
+def test_no_enosys_stub_without_known_syscalls():
+    compiled = seccomp.compile_filter({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [rule(names=["nope"])]})
+    assert ENOSYS_RET not in return_values(compiled)
+
+
+def test_enosys_stub_for_many_architectures():
+    archs = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    compiled = seccomp.compile_filter(
+        {"defaultAction": "SCMP_ACT_ERRNO", "architectures": archs, "syscalls": [rule("SCMP_ACT_ALLOW")]}
+    )
+    assert ENOSYS_RET in return_values(compiled)
