@@ -31,6 +31,7 @@ class TestPoint:
     directive: str = ""  # "SKIP", "TODO" or ""
     reason: str = ""
     diagnostic: Any = None
+    comments: list[str] = field(default_factory=list)  # "# ..." lines after it
 
     @property
     def outcome(self) -> str:
@@ -51,6 +52,8 @@ class TapResult:
     plan_skip_reason: str = ""
     bail_out: str = ""
     comments: list[str] = field(default_factory=list)
+    orphans: list[Any] = field(default_factory=list)  # blocks no point claimed
+    extra_plans: list[int] = field(default_factory=list)
 
     def count(self, outcome: str) -> int:
         return sum(1 for p in self.points if p.outcome == outcome)
@@ -126,20 +129,27 @@ def parse_tap(text: str) -> TapResult:
             continue
     if block is not None:  # truncated stream: keep what we have
         _attach(result, pending, _parse_yaml_block(block))
+    result.orphans = pending
     return result
 
 
 def _handle_line(result: TapResult, line: str, pending: list[Any]) -> bool:
     plan = _PLAN_RE.match(line)
     if plan:
-        result.planned = int(plan.group(1))
-        result.plan_skip_reason = (plan.group(2) or "").strip()
+        # tap-go's AutoPlan can print a second "1..0" after an explicit plan.
+        if result.planned is None:
+            result.planned = int(plan.group(1))
+            result.plan_skip_reason = (plan.group(2) or "").strip()
+        else:
+            result.extra_plans.append(int(plan.group(1)))
         return True
     if line.startswith("Bail out!"):
         result.bail_out = line[len("Bail out!") :].strip()
         return True
     if line.startswith("#"):
-        result.comments.append(line[1:].strip())
+        # runtime-tools prints "# expect: X, actual: Y" right after a point.
+        target = result.points[-1].comments if result.points else result.comments
+        target.append(line[1:].strip())
         return True
     point = _parse_point(line, len(result.points) + 1)
     if point is None:
