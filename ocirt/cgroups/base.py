@@ -1,0 +1,107 @@
+"""What the v1 and v2 managers share: state, pids, destroy, stats skeleton."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from ocirt.cgroups import common
+from ocirt.errors import ConfigError, OcirtError
+
+
+class Manager:
+    """One container's cgroup(s).  Subclasses fill `paths` and implement the
+    controller-specific operations."""
+
+    version = 0
+
+    def __init__(self, paths: dict[str, str], rootless: bool = False,
+                 created: list[str] | None = None) -> None:
+        self.paths = paths  # hierarchy key ('' = unified) -> cgroup dir
+        self.rootless = rootless
+        self.created = created or []  # dirs we made, outermost first
+        self.warnings: list[str] = []
+
+    def dirs(self) -> list[str]:
+        """The distinct cgroup dirs (co-mounted controllers share one)."""
+        return list(dict.fromkeys(self.paths.values()))
+
+    def to_state(self) -> dict:
+        return {"version": self.version, "paths": dict(self.paths),
+                "rootless": self.rootless, "created": list(self.created)}
+
+    def add_pid(self, pid: int) -> None:
+        for d in self.dirs():
+            common.write(d, "cgroup.procs", pid)
+
+    def pids(self) -> list[int]:
+        found: set[int] = set()
+        for d in self.dirs():
+            if os.path.isdir(d):
+                found.update(common.procs(d))
+        return sorted(found)
+
+    def destroy(self) -> None:
+        existing = [d for d in self.dirs() if os.path.isdir(d)]
+        if not existing:
+            common.remove_created(self.created)
+            return
+        if self.is_frozen():
+            self.thaw()  # frozen (v1) tasks cannot act on SIGKILL
+        common.kill_all(existing)
+        for d in existing:
+            common.remove_tree(d)
+        common.remove_created(self.created)
+
+    def _undo_create(self) -> None:
+        """A failed create leaves nothing behind (its own pids are none yet)."""
+        for d in self.dirs():
+            if d in self.created:
+                try:
+                    common.remove_tree(d, timeout=1.0)
+                except OcirtError:
+                    pass
+        common.remove_created(self.created)
+
+    def _make_dir(self, key: str, needed: bool) -> bool:
+        """mkdir -p one hierarchy's dir; False when rootless mode skipped it."""
+        try:
+            common.make_dirs(self.paths[key], self.created)
+            return True
+        except common.DirError as err:
+            if not (self.rootless and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS)):
+                raise
+            self._rootless_skip(key, err, needed)
+            return False
+
+    def _rootless_skip(self, key: str, err: common.DirError, needed: bool) -> None:
+        """A hierarchy we may not write to: fine for rootless without limits."""
+        if needed:
+            raise ConfigError(f"cgroup: cannot create {self.paths[key]}: {err.strerror}; "
+                              "cgroup resources need root or a delegated cgroup v2 "
+                              "sub-tree; remove linux.resources or run as root")
+        self.warnings.append(f"rootless: not using the {key or 'unified'} cgroup "
+                             f"{self.paths[key]} ({err.strerror})")
+        del self.paths[key]
+
+    # Overridden by the v1 / v2 managers.
+    def is_frozen(self) -> bool:
+        raise NotImplementedError
+
+    def thaw(self) -> None:
+        raise NotImplementedError
+
+
+def empty_stats() -> dict:
+    """The skeleton of runc's events 'data' object (types.Stats): Go prints
+    the fields without omitempty even when they are zero."""
+    entry = {"limit": 0, "failcnt": 0}
+    return {
+        "cpu": {"usage": {"kernel": 0, "user": 0}, "throttling": {}},
+        "cpuset": {},
+        "memory": {"usage": dict(entry), "swap": dict(entry), "kernel": dict(entry),
+                   "kernelTCP": dict(entry)},
+        "pids": {},
+        "blkio": {},
+        "hugetlb": {},
+    }

@@ -1,0 +1,50 @@
+"""v1 cpuset controller: cpus and mems (a new cpuset starts empty)."""
+
+from __future__ import annotations
+
+from ocirt.cgroups.common import Context, read_opt, section, write
+
+SPEC = "linux.resources.cpu"
+
+
+def apply(path: str, res: dict, ctx: Context) -> None:
+    cpu = section(res, "cpu")
+    for key, fname in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
+        if cpu.get(key):
+            write(path, fname, cpu[key], f"{SPEC}.{key}")
+
+
+def inherit(path: str) -> None:
+    """Copy cpus/mems from the parent into a cpuset we just created: an empty
+    cpuset cannot take tasks."""
+    parent = path.rsplit("/", 1)[0]
+    for fname in ("cpuset.cpus", "cpuset.mems"):
+        if not read_opt(path, fname):
+            write(path, fname, read_opt(parent, fname) or "")
+
+
+# runc's CPUSet stats: these are always present, as integers.
+FLAGS = ("cpu_exclusive", "mem_hardwall", "mem_exclusive", "memory_migrate",
+         "memory_spread_page", "memory_spread_slab", "memory_pressure",
+         "sched_load_balance", "sched_relax_domain_level")
+
+
+def stats(path: str, st: dict) -> None:
+    cpuset = st["cpuset"]
+    for flag in FLAGS:
+        cpuset[flag] = int(read_opt(path, "cpuset." + flag) or 0)
+    for key, fname in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
+        values = expand_list(read_opt(path, fname) or "")
+        if values:
+            cpuset[key] = values
+
+
+def expand_list(text: str) -> list[int]:
+    """'0-2,5' -> [0, 1, 2, 5]."""
+    out: list[int] = []
+    for part in text.split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out

@@ -1,0 +1,62 @@
+"""v2 cpu controller: weight (from shares), cpu.max, burst, idle."""
+
+from __future__ import annotations
+
+from ocirt.cgroups.common import Context, get_int, read_keyed, read_opt, section, write
+from ocirt.errors import ConfigError
+
+SPEC = "linux.resources.cpu"
+
+
+def shares_to_weight(shares: int) -> int:
+    """runc's mapping of v1 shares [2, 262144] onto v2 weight [1, 10000]."""
+    if shares == 0:
+        return 0
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def apply(path: str, res: dict, ctx: Context) -> None:
+    cpu = section(res, "cpu")
+    if not cpu:
+        return
+    if get_int(cpu, "realtimeRuntime", SPEC) or get_int(cpu, "realtimePeriod", SPEC):
+        raise ConfigError(f"cgroup: cannot apply {SPEC}.realtimeRuntime/realtimePeriod: cgroup v2 "
+                          "has no realtime scheduling limits; remove them from config.json")
+    shares = get_int(cpu, "shares", SPEC, 0)
+    if shares:
+        if not 2 <= shares <= 262144:
+            raise ConfigError(f"cgroup: invalid {SPEC}.shares={shares}; use 2 to 262144")
+        write(path, "cpu.weight", shares_to_weight(shares), SPEC + ".shares")
+    _set_max(path, cpu)
+    burst = get_int(cpu, "burst", SPEC, 0)
+    if burst is not None:
+        write(path, "cpu.max.burst", burst, SPEC + ".burst")
+    idle = get_int(cpu, "idle", SPEC, 0)
+    if idle is not None:
+        write(path, "cpu.idle", idle, SPEC + ".idle")
+
+
+def _set_max(path: str, cpu: dict) -> None:
+    quota = get_int(cpu, "quota", SPEC, -1) or 0
+    period = get_int(cpu, "period", SPEC, 0) or 0
+    if not quota and not period:
+        return
+    if not period and quota > 0:
+        # "N" alone would keep the old period; spell it out for clarity
+        period = int((read_opt(path, "cpu.max") or "max 100000").split()[1])
+    value = (str(quota) if quota > 0 else "max") + (f" {period}" if period else "")
+    write(path, "cpu.max", value, SPEC + ".quota/period")
+
+
+def stats(path: str, st: dict) -> None:
+    stat = read_keyed(path, "cpu.stat")
+    usage = st["cpu"]["usage"]
+    if stat.get("usage_usec"):
+        usage["total"] = stat["usage_usec"] * 1000
+    usage["kernel"] = stat.get("system_usec", 0) * 1000
+    usage["user"] = stat.get("user_usec", 0) * 1000
+    throttling = st["cpu"]["throttling"]
+    for key, src, scale in (("periods", "nr_periods", 1), ("throttledPeriods", "nr_throttled", 1),
+                            ("throttledTime", "throttled_usec", 1000)):
+        if stat.get(src):
+            throttling[key] = stat[src] * scale
