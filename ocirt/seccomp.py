@@ -302,14 +302,32 @@ def _arch_token(name: str) -> int:
 # ----------------------------------------------------------------- compiling
 
 
-def compile_filter(spec: dict) -> CompiledFilter:
-    """Compile `config["linux"]["seccomp"]` to BPF; raises ConfigError on a bad profile."""
+def compile_filter(spec: dict, *, cache_dir: str | None = None) -> CompiledFilter:
+    """Compile `config["linux"]["seccomp"]` to BPF; raises ConfigError on a bad profile.
+
+    With cache_dir, the BPF is kept there keyed by a hash of the profile, so
+    later containers with the same profile skip libseccomp (docs/seccomp.md).
+    The profile is validated either way.
+    """
     _expect(isinstance(spec, dict), SPEC_PATH, "must be an object", "give {defaultAction, ...}")
-    return _compile(spec)
-
-
-def _compile(spec: dict) -> CompiledFilter:
+    default, rules, uses_notify = _parse_rules(spec)
+    listener_path, metadata = _listener(spec, uses_notify)
+    archs = _arch_tokens(spec)
     warnings: list[str] = []
+    flags = _filter_flags(spec, uses_notify, warnings)
+    key = _cache_key(spec) if cache_dir else None
+    cached = _cache_read(cache_dir, key) if cache_dir and key else None
+    if cached is None:
+        program, rule_warnings = _program(spec, default, archs, rules)
+        if cache_dir and key:
+            _cache_write(cache_dir, key, program, rule_warnings)
+    else:
+        program, rule_warnings = cached
+    return CompiledFilter(program, flags, uses_notify, listener_path, metadata, rule_warnings + warnings)
+
+
+def _parse_rules(spec: dict) -> tuple[int, list[_Rule], bool]:
+    """The default action value, the rules, and whether any rule notifies."""
     default_name = spec.get("defaultAction")
     default = _action_value(
         default_name,
@@ -329,14 +347,17 @@ def _compile(spec: dict) -> CompiledFilter:
     rules = []
     for i, entry in enumerate(entries):
         rules.extend(_syscall_rules(entry, f"{SPEC_PATH}.syscalls[{i}]", uses_notify))
-    listener_path, metadata = _listener(spec, uses_notify[0])
-    archs = _arch_tokens(spec)
-    flags = _filter_flags(spec, uses_notify[0], warnings)
+    return default, rules, uses_notify[0]
+
+
+def _program(spec: dict, default: int, archs: list[tuple[int, str]], rules: list[_Rule]) -> tuple[bytes, list[str]]:
+    """The full BPF program and the warnings compiling it raised."""
+    warnings: list[str] = []
     program = _build_program(default, archs, rules, warnings)
     if _needs_enosys_stub(spec):
         program = _enosys_stub(archs, rules) + program
     _check_length(program)
-    return CompiledFilter(program, flags, uses_notify[0], listener_path, metadata, warnings)
+    return program, warnings
 
 
 def _listener(spec: dict, uses_notify: bool) -> tuple[str | None, str | None]:
@@ -445,6 +466,99 @@ def _export(ctx: Any) -> bytes:
         return os.pread(fd, size, 0)
     finally:
         os.close(fd)
+
+
+# --------------------------------------------------------------- the cache
+#
+# libseccomp needs ~20 ms for a Docker-sized profile on three architectures;
+# reading a cached program takes well under 1 ms.  A poisoned cache would
+# disable the sandbox, so only a directory and files owned by us and not
+# writable by anyone else are trusted; anything odd means "compile again".
+
+# Bump when the generated program changes for the same profile and libseccomp.
+CACHE_FORMAT = 1
+CACHE_MAX_ENTRIES = 64
+
+
+def _cache_key(spec: dict) -> str | None:
+    import hashlib
+    import json
+
+    from . import __version__
+
+    lib = _load_native()
+    version = lib.seccomp_version()
+    ident = [CACHE_FORMAT, __version__, version.major, version.minor, version.micro, spec]
+    try:
+        text = json.dumps(ident, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None  # not plain JSON: do not cache
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _private(st: os.stat_result) -> bool:
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def _cache_read(cache_dir: str, key: str) -> tuple[bytes, list[str]] | None:
+    import json
+    import stat
+
+    try:
+        if not _private(os.stat(cache_dir)):
+            return None
+        fd = os.open(os.path.join(cache_dir, key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not (stat.S_ISREG(st.st_mode) and _private(st)):
+            return None
+        data = os.pread(fd, st.st_size, 0)
+    finally:
+        os.close(fd)
+    header, _, program = data.partition(b"\n")
+    try:
+        meta = json.loads(header)
+    except ValueError:
+        return None
+    if meta.get("size") != len(program) or len(program) % SOCK_FILTER_SIZE:
+        return None
+    return program, list(meta.get("warnings", []))
+
+
+def _cache_write(cache_dir: str, key: str, program: bytes, warnings: list[str]) -> None:
+    """Best effort: a cache that cannot be written only costs time."""
+    import json
+
+    header = json.dumps({"size": len(program), "warnings": warnings}).encode()
+    tmp = os.path.join(cache_dir, f".{key}.{os.getpid()}.tmp")
+    try:
+        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        if not _private(os.stat(cache_dir)):
+            return
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, header + b"\n" + program)
+        finally:
+            os.close(fd)
+        os.replace(tmp, os.path.join(cache_dir, key))
+        _cache_prune(cache_dir)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _cache_prune(cache_dir: str) -> None:
+    """Keep the newest CACHE_MAX_ENTRIES programs; /run is memory."""
+    entries = [e for e in os.scandir(cache_dir) if not e.name.startswith(".")]
+    if len(entries) <= CACHE_MAX_ENTRIES:
+        return
+    entries.sort(key=lambda e: e.stat().st_mtime)
+    for entry in entries[: len(entries) - CACHE_MAX_ENTRIES]:
+        os.unlink(entry.path)
 
 
 # ------------------------------------------------------- the -ENOSYS stub
