@@ -1,0 +1,1 @@
+"""Side-by-side benchmark of OCI runtimes (ocirt, runc, crun): `python3 -m bench`."""

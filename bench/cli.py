@@ -1,0 +1,185 @@
+"""`python3 -m bench`: side-by-side runtime benchmark."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import cases, machine, proc, report, runtimes
+from bench.bundle import build_bundles, find_busybox
+from bench.harness import Case, Context, Results, run_case
+
+DEFAULT_RUNTIMES = "ocirt,runc,crun"
+LIST_N = (100, 1000)  # (quick, full)
+# Upper bound assumed for a parked container before the memory case measured it.
+ASSUMED_PARKED_MIB = 16.0
+PREAMBLE = """# Performance
+
+Side-by-side numbers for ocirt, runc and crun, produced by `python3 -m bench`
+(see bench/README.md for what each case measures and how).
+"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__)
+    ap.add_argument("--runtimes", default=DEFAULT_RUNTIMES,
+                    help="comma list; the first is compared to the others (default %(default)s)")
+    ap.add_argument("--quick", action="store_true", help="fewer iterations, list with 100 (< 2 min)")
+    ap.add_argument("--out", type=Path, help="write the report here (e.g. docs/performance.md)")
+    ap.add_argument("--cases", help="comma list of case keys to run (default: all); "
+                    "keys: version,state,run,cycle,exec,kill,seccomp,mounts,mem,tput,list")
+    ap.add_argument("--iterations", type=int, help="override every case's iteration count (no warm-up)")
+    ap.add_argument("--list-n", type=int, help="containers for the list case")
+    ap.add_argument("--crun-wrapper", choices=("nsenter", "unshare"), default="nsenter",
+                    help="how crun escapes a hybrid cgroup layout (default %(default)s)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir with bundles")
+    return ap.parse_args(argv)
+
+
+def all_cases(quick: bool, list_n: int) -> list[tuple[str, Case]]:
+    """(selector, case) in the order they run and appear in the table."""
+    return [
+        ("version", cases.VersionCase()),
+        ("state", cases.StateCase()),
+        ("run", cases.RunCase("true", "run /bin/true")),
+        ("cycle", cases.LifecycleCase()),
+        ("exec", cases.ExecCase()),
+        ("kill", cases.KillDeleteCase()),
+        ("seccomp", cases.RunCase("seccomp", "run /bin/true, ~300-rule seccomp profile")),
+        ("mounts", cases.RunCase("mounts", "run /bin/true, 20 extra mounts (10 bind + 10 tmpfs)")),
+        ("mem", cases.MemoryCase()),
+        ("tput", cases.ThroughputCase(10)),
+        ("tput", cases.ThroughputCase(50)),
+        ("list", cases.ListCase(list_n)),
+    ]
+
+
+def select_cases(spec: str | None, quick: bool, list_n: int) -> list[Case]:
+    wanted = set(spec.split(",")) if spec else None
+    return [case for sel, case in all_cases(quick, list_n) if wanted is None or sel in wanted]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def resolve_runtimes(names: list[str], results_notes: list[str],
+                     holder: runtimes.MountNamespaceHolder | None) -> list[runtimes.Runtime]:
+    found = []
+    for name in names:
+        rt = runtimes.resolve(name, holder)
+        if rt is None:
+            results_notes.append(f"{name}: not installed, skipped")
+            log(f"bench: {name} not found, skipped")
+        else:
+            found.append(rt)
+    return found
+
+
+def prepare(found: list[runtimes.Runtime], workdir: Path, quick: bool) -> Context:
+    rts, bundles = [], {}
+    for rt in found:
+        base = workdir / rt.name
+        (base / "root").mkdir(parents=True)
+        rts.append(rt.with_root(base / "root"))
+        bundles[rt.name] = build_bundles(base)
+    return Context(rts, bundles, runtimes.bench_env(), workdir, quick)
+
+
+def mem_available_mib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def capped_list_n(wanted: int, results: Results, n_runtimes: int) -> int:
+    """Keep N parked containers per runtime within 40% of free memory."""
+    per = [results.stats("mem.init", rt) for rt in results.runtimes]
+    other = [results.stats("mem.other", rt) for rt in results.runtimes]
+    known = [p[0] + (o[0] if o else 0) for p, o in zip(per, other) if p]
+    worst = max(known) if known else ASSUMED_PARKED_MIB
+    fits = int(mem_available_mib() * 0.4 / max(worst, 1.0) / max(n_runtimes, 1))
+    if fits < wanted:
+        results.notes.append(f"list: N lowered from {wanted} to {fits} "
+                             f"(memory: ~{worst:.1f} MiB per parked container)")
+    return min(wanted, fits)
+
+
+def sweep(ctx: Context) -> None:
+    """Force-delete whatever a failed case left in each runtime's roots."""
+    for rt in ctx.runtimes:
+        for root in (Path(rt.root), ctx.workdir / rt.name / "list-root"):
+            if root.is_dir():
+                for entry in root.iterdir():
+                    if entry.is_dir():
+                        ctx.try_run(rt.with_root(root), "delete", "--force", entry.name)
+    proc.reap_orphans()
+
+
+def run_all(args: argparse.Namespace, ctx: Context, results: Results) -> None:
+    list_n = args.list_n or (LIST_N[0] if args.quick else LIST_N[1])
+    for case in select_cases(args.cases, args.quick, list_n):
+        if isinstance(case, cases.ListCase):
+            case = cases.ListCase(capped_list_n(case.n, results, len(ctx.runtimes)))
+            results.notes.append(f"list: {case.n} created-not-started `sleep` containers per "
+                                 f"runtime ({'quick' if args.quick else 'full'} mode)")
+        log(f"bench: {case.title} ...")
+        run_case(case, ctx, results, args.iterations, log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        log("bench: must run as root (runtimes need namespaces and cgroups)")
+        return 2
+    proc.become_subreaper()
+    names = args.runtimes.split(",")
+    holder = make_holder(args, names)
+    try:
+        return measure(args, argv, names, holder)
+    finally:
+        if holder is not None:
+            holder.stop()
+
+
+def make_holder(args: argparse.Namespace, names: list[str]
+                ) -> runtimes.MountNamespaceHolder | None:
+    wanted = "crun" in names and args.crun_wrapper == "nsenter"
+    return runtimes.MountNamespaceHolder() if wanted and runtimes.is_hybrid_cgroup() else None
+
+
+def measure(args: argparse.Namespace, argv: list[str] | None, names: list[str],
+            holder: runtimes.MountNamespaceHolder | None) -> int:
+    notes: list[str] = []
+    found = resolve_runtimes(names, notes, holder)
+    if not found:
+        log("bench: no runtime to measure")
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="ocirt-bench-"))
+    proc.use_helper(proc.build_helper(workdir))
+    if not proc.helper_in_use():
+        notes.append("no C compiler: times taken by the harness itself, peak RSS not measured")
+    ctx = prepare(found, workdir, args.quick)
+    results = Results([rt.name for rt in ctx.runtimes])
+    results.notes += notes + [f"{rt.name}: {rt.note}" for rt in ctx.runtimes if rt.note]
+    started = time.monotonic()
+    try:
+        versions = {rt.name: runtimes.version(rt, ctx.env) for rt in ctx.runtimes}
+        refs = machine.measure_references(10 if args.quick else 30, holder)
+        run_all(args, ctx, results)
+    finally:
+        sweep(ctx)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results.notes.append(f"total bench time {time.monotonic() - started:.0f} s")
+    text = report.render(results, machine.describe(versions, str(find_busybox())),
+                         refs, "python3 -m bench " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print(text)
+    if args.out:
+        report.write(args.out, text, PREAMBLE)
+    return 0
