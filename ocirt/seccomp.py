@@ -88,13 +88,15 @@ ENOSYS = 38
 MAX_ARGS = 6  # a Linux syscall has at most six arguments
 BPF_MAXINSNS = 4096  # the kernel refuses longer classic BPF programs
 SOCK_FILTER_SIZE = 8  # sizeof(struct sock_filter)
-# libseccomp's -ENOSYS-free tree layout misbehaves with no rules (<= 2.5.4);
-# runc uses the same threshold before asking for the binary tree.
+RET_ACTION_FULL = 0xFFFF0000  # SECCOMP_RET_ACTION_FULL: the action without its data
+# libseccomp <= 2.5.4 builds a broken binary tree for a filter without rules;
+# like runc, ask for the tree (faster lookups) only for longer profiles.
 BINARY_TREE_MIN_RULES = 32
 
 _ffi: Any = None
 _lib: Any = None
 _supported_flags: dict[str, bool] = {}
+_available_actions: dict[str, bool] = {}
 
 
 def _load_native() -> Any:
@@ -189,12 +191,24 @@ def _action_value(name: str, errno_ret: Any, path: str, errno_path: str) -> int:
         )
     code = EPERM if errno_ret is None else _uint(errno_ret, errno_path, 0xFFFF)
     if name == "SCMP_ACT_ERRNO":
-        return lib.ocirt_act_errno(code)
-    if name == "SCMP_ACT_TRACE":
-        return lib.ocirt_act_trace(code)
-    if name == "SCMP_ACT_KILL":
-        return lib.SCMP_ACT_KILL_THREAD
-    return getattr(lib, name)
+        value = lib.ocirt_act_errno(code)
+    elif name == "SCMP_ACT_TRACE":
+        value = lib.ocirt_act_trace(code)
+    elif name == "SCMP_ACT_KILL":
+        value = lib.SCMP_ACT_KILL_THREAD
+    else:
+        value = getattr(lib, name)
+    _expect(_action_available(name, value), path, f"{name} is not supported by this kernel", "use another action")
+    return value
+
+
+def _action_available(name: str, value: int) -> bool:
+    """Ask the kernel once per action (LOG, KILL_PROCESS: 4.14; NOTIFY: 5.0)."""
+    if name not in _available_actions:
+        # The kernel wants the bare action, without errno/trace data.
+        bare = value & RET_ACTION_FULL
+        _available_actions[name] = bool(_load_native().ocirt_seccomp_action_available(bare))
+    return _available_actions[name]
 
 
 def _conditions(args: Any, path: str) -> list[tuple[int, int, int, int]]:
@@ -274,8 +288,14 @@ def _filter_flags(spec: dict, uses_notify: bool, warnings: list[str]) -> int:
     if uses_notify:
         flags |= lib.SECCOMP_FILTER_FLAG_NEW_LISTENER
         if flags & lib.SECCOMP_FILTER_FLAG_TSYNC:
-            # TSYNC and NEW_LISTENER together are only valid with TSYNC_ESRCH.
-            flags |= lib.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+            # TSYNC and NEW_LISTENER together are only valid with TSYNC_ESRCH;
+            # without it drop TSYNC: the init is single-threaded at execve.
+            if lib.ocirt_seccomp_flag_supported(
+                lib.SECCOMP_FILTER_FLAG_TSYNC | lib.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+            ):
+                flags |= lib.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+            else:
+                flags &= ~lib.SECCOMP_FILTER_FLAG_TSYNC
     return flags
 
 

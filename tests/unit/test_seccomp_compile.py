@@ -220,3 +220,15 @@ def test_enosys_stub_for_many_architectures():
         {"defaultAction": "SCMP_ACT_ERRNO", "architectures": archs, "syscalls": [rule("SCMP_ACT_ALLOW")]}
     )
     assert ENOSYS_RET in return_values(compiled)
+
+
+def test_action_the_kernel_lacks_is_a_config_error(monkeypatch):
+    monkeypatch.setitem(seccomp._available_actions, "SCMP_ACT_LOG", False)
+    assert config_error(profile(rule("SCMP_ACT_LOG"))).startswith("linux.seccomp.syscalls[0].action:")
+
+
+def test_flag_the_kernel_lacks_is_dropped_with_a_warning(monkeypatch):
+    monkeypatch.setitem(seccomp._supported_flags, "SECCOMP_FILTER_FLAG_LOG", False)
+    compiled = seccomp.compile_filter(profile(flags=["SECCOMP_FILTER_FLAG_LOG"]))
+    assert compiled.flags == 0
+    assert "SECCOMP_FILTER_FLAG_LOG" in compiled.warnings[0]
