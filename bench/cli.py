@@ -63,6 +63,12 @@ def select_cases(spec: str | None, quick: bool, list_n: int) -> list[Case]:
     return [case for sel, case in all_cases(quick, list_n) if wanted is None or sel in wanted]
 
 
+def reference_iterations(args: argparse.Namespace) -> int:
+    if args.iterations is not None:
+        return max(3, args.iterations)
+    return 10 if args.quick else 30
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -167,17 +173,17 @@ def measure(args: argparse.Namespace, argv: list[str] | None, names: list[str],
     ctx = prepare(found, workdir, args.quick)
     results = Results([rt.name for rt in ctx.runtimes])
     results.notes += notes + [f"{rt.name}: {rt.note}" for rt in ctx.runtimes if rt.note]
-    started = time.monotonic()
+    started, load_at_start = time.monotonic(), os.getloadavg()
     try:
         versions = {rt.name: runtimes.version(rt, ctx.env) for rt in ctx.runtimes}
-        refs = machine.measure_references(10 if args.quick else 30, holder)
+        refs = machine.measure_references(reference_iterations(args), holder)
         run_all(args, ctx, results)
     finally:
         sweep(ctx)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     results.notes.append(f"total bench time {time.monotonic() - started:.0f} s")
-    text = report.render(results, machine.describe(versions, str(find_busybox())),
+    text = report.render(results, machine.describe(versions, str(find_busybox()), load_at_start),
                          refs, "python3 -m bench " + " ".join(argv if argv is not None else sys.argv[1:]))
     print(text)
     if args.out:

@@ -43,12 +43,20 @@ def busybox_version(path: str) -> str:
     return out.splitlines()[0] if out else "unknown"
 
 
-def describe(versions: dict[str, str], busybox: str) -> list[tuple[str, str]]:
+def _load(avg: tuple[float, float, float]) -> str:
+    return " ".join(f"{x:.2f}" for x in avg)
+
+
+def describe(versions: dict[str, str], busybox: str,
+             load_at_start: tuple[float, float, float]) -> list[tuple[str, str]]:
     rows = [
         ("date (UTC)", time.strftime("%Y-%m-%d %H:%M", time.gmtime())),
         ("kernel", platform.release()),
         ("CPU", f"{cpu_model()}, {os.cpu_count()} CPUs online"),
         ("memory", f"{mem_total_gib():.0f} GiB"),
+        # Other work on the machine shows up here and in wide p90s.
+        ("load average (1/5/15 min) at start / end",
+         f"{_load(load_at_start)} / {_load(os.getloadavg())}"),
         ("cgroups", cgroup_mode()),
         ("python", f"{platform.python_version()} ({real_python()})"),
         ("busybox", busybox_version(busybox)),

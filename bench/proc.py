@@ -50,7 +50,9 @@ class Result:
 def describe_failure(res: Result) -> str:
     why = f"exit {res.rc}" if res.rc >= 0 else f"signal {-res.rc}"
     tail = (res.stderr.strip() or res.stdout.strip()).splitlines()[-3:]
-    cmd = " ".join(res.argv[-4:])
+    # The runtime's wrapper and temp --root say nothing useful: drop them.
+    args = res.argv[res.argv.index("--root") + 2:] if "--root" in res.argv else res.argv[-4:]
+    cmd = " ".join(args)
     return f"`{cmd}`: {why}: " + " / ".join(tail)[:300]
 
 

@@ -73,6 +73,8 @@ def bench_env() -> dict[str, str]:
     """
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(real_python()) + os.pathsep + env.get("PATH", "")
+    # Lets the `python3 -m ocirt` fallback import the checkout.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return env
 
 

@@ -1,0 +1,66 @@
+"""Smoke test of the benchmark harness: it builds bundles and produces a table.
+
+No timing assertions (CI machines vary); only that the pieces run and the
+report carries numbers for whatever runtimes are installed.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import bundle, cli, runtimes, seccomp_profile
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="runtimes need root")
+
+
+def _busybox_or_skip() -> None:
+    try:
+        bundle.find_busybox()
+    except FileNotFoundError:
+        pytest.skip("static busybox not installed")
+
+
+def installed_runtimes() -> list[str]:
+    names = [n for n in ("runc", "crun") if shutil.which(n)]
+    if runtimes.ocirt_command():
+        names.insert(0, "ocirt")
+    return names
+
+
+def test_seccomp_profile_is_default_sized() -> None:
+    try:
+        profile = seccomp_profile.default_like_profile()
+    except FileNotFoundError:
+        pytest.skip("no kernel UAPI headers")
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert 250 <= seccomp_profile.rule_count(profile) <= 400
+    assert "mount" not in profile["syscalls"][0]["names"]
+
+
+@needs_root
+def test_bundle_builder(tmp_path: Path) -> None:
+    _busybox_or_skip()
+    built = bundle.build_bundles(tmp_path)
+    assert os.readlink(built.rootfs / "bin" / "true") == "/bin/busybox"
+    for variant in (built.true, built.sleep, built.seccomp, built.mounts):
+        assert (variant / "config.json").is_file()
+    assert (built.rootfs / "mnt" / "t9").is_dir()
+
+
+@needs_root
+def test_quick_measurement_makes_a_table(tmp_path: Path) -> None:
+    _busybox_or_skip()
+    names = installed_runtimes()
+    if not names:
+        pytest.skip("no runtime installed")
+    out = tmp_path / "performance.md"
+    rc = cli.main(["--runtimes", ",".join(names), "--quick", "--cases", "version,run",
+                   "--iterations", "1", "--out", str(out)])
+    assert rc == 0
+    text = out.read_text()
+    assert "| run /bin/true |" in text
+    assert re.search(r"\| --version \| \d+\.\d+ \|", text), text
