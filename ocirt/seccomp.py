@@ -19,7 +19,7 @@ from .errors import ConfigError, OcirtError
 # typing costs milliseconds to import and this module is on the create path.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Callable
 
 SPEC_PATH = "linux.seccomp"
 
@@ -335,14 +335,10 @@ def compile_filter(spec: dict, *, cache_dir: str | None = None) -> CompiledFilte
     archs = _arch_tokens(spec)
     warnings: list[str] = []
     flags = _filter_flags(spec, uses_notify, warnings)
-    key = _cache_key(spec) if cache_dir else None
-    cached = _cache_read(cache_dir, key) if cache_dir and key else None
-    if cached is None:
-        program, rule_warnings = _program(spec, default, archs, rules)
-        if cache_dir and key:
-            _cache_write(cache_dir, key, program, rule_warnings)
+    if cache_dir:
+        program, rule_warnings = _cached_program(spec, cache_dir, lambda: _program(spec, default, archs, rules))
     else:
-        program, rule_warnings = cached
+        program, rule_warnings = _program(spec, default, archs, rules)
     return CompiledFilter(program, flags, uses_notify, listener_path, metadata, rule_warnings + warnings)
 
 
@@ -514,6 +510,19 @@ def _cache_key(spec: dict) -> str | None:
     except (TypeError, ValueError):
         return None  # not plain JSON: do not cache
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _cached_program(
+    spec: dict, cache_dir: str, build: Callable[[], tuple[bytes, list[str]]]
+) -> tuple[bytes, list[str]]:
+    key = _cache_key(spec)
+    cached = _cache_read(cache_dir, key) if key else None
+    if cached is not None:
+        return cached
+    program, warnings = build()
+    if key:
+        _cache_write(cache_dir, key, program, warnings)
+    return program, warnings
 
 
 def _private(st: os.stat_result) -> bool:
