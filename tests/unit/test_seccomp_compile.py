@@ -232,3 +232,19 @@ def test_flag_the_kernel_lacks_is_dropped_with_a_warning(monkeypatch):
     compiled = seccomp.compile_filter(profile(flags=["SECCOMP_FILTER_FLAG_LOG"]))
     assert compiled.flags == 0
     assert "SECCOMP_FILTER_FLAG_LOG" in compiled.warnings[0]
+
+
+def test_import_stays_cheap():
+    """ocirt.seccomp is on the create path: no libseccomp, typing or json until used."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys, ocirt; before = set(sys.modules); import ocirt.seccomp; "
+        "print(' '.join(sorted(set(sys.modules) - before - {'ocirt.seccomp'})))"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, cwd=root, check=True)
+    heavy = {"typing", "json", "hashlib", "socket", "array", "_cffi_backend", "ocirt._seccomp"}
+    assert not heavy & set(out.stdout.split()), out.stdout
