@@ -66,7 +66,7 @@ def write(path: str, name: str, value: object, spec: str | None = None) -> None:
     fpath = path + "/" + name
     data = str(value)
     try:
-        fd = os.open(fpath, os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(fpath, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
     except OSError as e:
         raise _write_error(fpath, data, e, spec) from None
     try:
@@ -244,6 +244,18 @@ class DirError(OcirtError):
 def make_dirs(path: str, created: list[str]) -> None:
     """mkdir -p that records every directory it made (outermost first), so a
     failed create can remove exactly those."""
+    for _ in range(3):
+        try:
+            _make_missing(path, created)
+            return
+        except FileNotFoundError:
+            # a parent vanished under us: another container's destroy
+            # removed the shared parent it had created; walk again
+            continue
+    _make_missing(path, created)
+
+
+def _make_missing(path: str, created: list[str]) -> None:
     missing = []
     p = path
     while not os.path.isdir(p):
@@ -254,6 +266,8 @@ def make_dirs(path: str, created: list[str]) -> None:
             os.mkdir(d, 0o755)
         except FileExistsError:
             continue
+        except FileNotFoundError:
+            raise
         except OSError as e:
             raise DirError(d, e) from None
         created.append(d)

@@ -1,0 +1,38 @@
+#!/bin/bash
+# The cgroup v2 test lane: boots a throw-away QEMU VM whose kernel has only
+# cgroup v2 (see run-in-vm.sh) and runs the cgroup tests in it, against this
+# checkout (the VM sees the host's / read-only, under a tmpfs overlay).
+#
+# Usage: tests/vm/run-v2-lane.sh [PYTEST ARGS...]
+# Exit: pytest's code; 0 with "SKIPPED" when the VM cannot be built or
+# booted here (no qemu/apt/kernel package, repo under /tmp, ...), unless
+# OCIRT_V2_LANE_REQUIRED=1, which turns a skip into exit 1.
+# Time: first run ~1 min (apt install + kernel download); then ~1 min.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+
+skip() {
+  echo "v2 lane: SKIPPED: $*" >&2
+  [ "${OCIRT_V2_LANE_REQUIRED:-0}" = 1 ] && exit 1
+  exit 0
+}
+
+[ "$(uname -m)" = x86_64 ] || skip "the VM image is x86_64 only"
+[ "$(id -u)" = 0 ] || skip "needs root (apt install, 9p passthrough of /)"
+case "$REPO/" in
+  /tmp/*|/var/tmp/*|/run/*|/dev/shm/*) skip "checkout $REPO is hidden by the guest's fresh tmpfs" ;;
+esac
+if ! "$HERE/build-vm.sh" > "$HERE/build/lane-build.log" 2>&1; then
+  tail -5 "$HERE/build/lane-build.log" >&2
+  skip "could not build the VM (qemu or the kernel package unavailable)"
+fi
+
+PY=$(command -v python3)
+cd "$REPO" || exit 1
+VM_TIMEOUT=${VM_TIMEOUT:-900} "$HERE/run-in-vm.sh" \
+  "$PY" -m pytest -p no:cacheprovider -q --color=no \
+  tests/test_cgroups_host.py "${@:-tests/unit/test_cgroups_v2.py}"
+rc=$?
+[ $rc = 125 ] && skip "the VM failed to boot (see above)"
+exit $rc
