@@ -22,13 +22,16 @@ KIB_PER_MIB = 1024.0
 
 
 def _time_and_rss(key: str, label: str) -> list[Metric]:
-    return [Metric(key, label, "ms"), Metric(f"rss.{key}", f"peak RSS of `{label}`", "MiB")]
+    return [Metric(key, label, "ms"), Metric(f"cpu.{key}", label, "cpu ms"),
+            Metric(f"rss.{key}", f"peak RSS of `{label}`", "MiB")]
 
 
 def _sample_of(key: str, res: proc.Result) -> dict[str, float]:
     values = {key: res.wall_ms}
     if res.maxrss_kib is not None:
         values[f"rss.{key}"] = res.maxrss_kib / KIB_PER_MIB
+    if res.cpu_ms is not None:
+        values[f"cpu.{key}"] = res.cpu_ms
     return values
 
 

@@ -103,16 +103,20 @@ def mem_available_mib() -> float:
     return 0.0
 
 
-def capped_list_n(wanted: int, results: Results, n_runtimes: int) -> int:
-    """Keep N parked containers per runtime within 40% of free memory."""
-    per = [results.stats("mem.init", rt) for rt in results.runtimes]
-    other = [results.stats("mem.other", rt) for rt in results.runtimes]
-    known = [p[0] + (o[0] if o else 0) for p, o in zip(per, other) if p]
-    worst = max(known) if known else ASSUMED_PARKED_MIB
-    fits = int(mem_available_mib() * 0.4 / max(worst, 1.0) / max(n_runtimes, 1))
+def capped_list_n(wanted: int, results: Results) -> int:
+    """Keep all runtimes' parked containers within half of the free memory.
+
+    Cost per container: the init's anonymous RSS (file pages are shared
+    between instances) plus whatever other process the runtime parks.
+    """
+    per_container = 0.0
+    for rt in results.runtimes:
+        anon, other = results.stats("mem.init_anon", rt), results.stats("mem.other", rt)
+        per_container += (anon[0] if anon else ASSUMED_PARKED_MIB) + (other[0] if other else 0)
+    fits = int(mem_available_mib() * 0.5 / max(per_container, 1.0))
     if fits < wanted:
-        results.notes.append(f"list: N lowered from {wanted} to {fits} "
-                             f"(memory: ~{worst:.1f} MiB per parked container)")
+        results.notes.append(f"list: N lowered from {wanted} to {fits} (memory: "
+                             f"~{per_container:.1f} MiB per container set)")
     return min(wanted, fits)
 
 
@@ -131,7 +135,7 @@ def run_all(args: argparse.Namespace, ctx: Context, results: Results) -> None:
     list_n = args.list_n or (LIST_N[0] if args.quick else LIST_N[1])
     for case in select_cases(args.cases, args.quick, list_n):
         if isinstance(case, cases.ListCase):
-            case = cases.ListCase(capped_list_n(case.n, results, len(ctx.runtimes)))
+            case = cases.ListCase(capped_list_n(case.n, results))
             results.notes.append(f"list: {case.n} created-not-started `sleep` containers per "
                                  f"runtime ({'quick' if args.quick else 'full'} mode)")
         log(f"bench: {case.title} ...")

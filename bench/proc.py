@@ -36,6 +36,7 @@ class Result:
     maxrss_kib: int | None  # None when measured without the helper
     stdout: str
     stderr: str
+    cpu_ms: float | None = None  # user+sys of the call and what it reaped
 
     @property
     def ok(self) -> bool:
@@ -181,10 +182,11 @@ def wait(sp: Spawned, timeout_s: float = DEFAULT_TIMEOUT_S) -> Result:
 def _apply_report(res: Result, report: str) -> None:
     """Take wall time, peak RSS and real status from the helper's line."""
     fields = report.split()
-    if len(fields) != 3:
+    if len(fields) != 5:
         return  # helper killed (timeout): keep the harness's view
-    wall_ns, maxrss, status = (int(f) for f in fields)
+    wall_ns, maxrss, status, user_us, sys_us = (int(f) for f in fields)
     res.wall_ms, res.maxrss_kib, res.rc = wall_ns / 1e6, maxrss, _status_to_rc(status)
+    res.cpu_ms = (user_us + sys_us) / 1e3
 
 
 def _kill_group(pid: int) -> None:

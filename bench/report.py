@@ -16,7 +16,7 @@ END = "<!-- bench:end -->"
 def _num(value: float, unit: str) -> str:
     if unit == "":
         return f"{value:.0f}"
-    if unit == "ms" and value < 10:
+    if unit in ("ms", "cpu ms") and value < 10:
         return f"{value:.2f}"
     return f"{value:.1f}"
 
@@ -85,11 +85,17 @@ def render(results: Results, machine: list[tuple[str, str]],
            references: list[tuple[str, float, float]], command: str) -> str:
     notes = _Footnotes()
     times = [m for m in results.metrics.values() if m.unit == "ms"]
-    memory = [m for m in results.metrics.values() if m.unit != "ms"]
+    cpu = [m for m in results.metrics.values()
+           if m.unit == "cpu ms" and any(results.stats(m.key, rt) for rt in results.runtimes)]
+    memory = [m for m in results.metrics.values() if m.unit not in ("ms", "cpu ms")]
     out = [BEGIN, "", f"Command: `{command}`", "", "### Machine", "",
            "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in machine], "",
            "### Time per call (ms, lower is better)", "",
            *_table(results, times, "case", notes, True), "",
+           "### CPU time per call (user+sys ms of the CLI and what it reaped; medians)", "",
+           "Less sensitive than wall time to other load on the machine.  For `create` it "
+           "leaves out the parked init's own setup work (nobody has reaped it yet).", "",
+           *_table(results, cpu, "case", notes, False), "",
            "### Memory (MiB; medians)", "",
            *_table(results, memory, "metric", notes, False), ""]
     if references:

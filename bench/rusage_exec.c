@@ -1,6 +1,6 @@
 /*
- * rusage-exec PROG ARGS...: run PROG, then write "<wall_ns> <maxrss_kib> <status>"
- * to fd 3.
+ * rusage-exec PROG ARGS...: run PROG, then write
+ * "<wall_ns> <maxrss_kib> <status> <user_us> <sys_us>" to fd 3.
  *
  * Why a C helper: ru_maxrss of a child counts the memory of the process it
  * was forked from (with vfork, the very same mm), so a child of the Python
@@ -45,7 +45,9 @@ int main(int argc, char **argv)
 	if (wait4(pid, &status, 0, &ru) < 0)
 		return 126;
 	t1 = now_ns();
-	dprintf(3, "%lld %ld %d\n", t1 - t0, ru.ru_maxrss, status);
+	dprintf(3, "%lld %ld %d %lld %lld\n", t1 - t0, ru.ru_maxrss, status,
+		ru.ru_utime.tv_sec * 1000000LL + ru.ru_utime.tv_usec,
+		ru.ru_stime.tv_sec * 1000000LL + ru.ru_stime.tv_usec);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
