@@ -76,7 +76,8 @@ def _set_kernel(path: str, mem: dict, ctx: Context) -> None:
         try:
             write(path, fname, value, f"{SPEC}.{key}")
         except OcirtError as e:
-            ctx.warn(f"{SPEC}.{key} ignored: the kernel does not support it ({e})")
+            reason = str(e).rsplit(": ", 1)[-1].split(";")[0]
+            ctx.warn(f"{SPEC}.{key} ignored: the kernel does not support it ({reason})")
 
 
 def _set_flags(path: str, mem: dict, ctx: Context) -> None:
@@ -99,11 +100,11 @@ def _set_hierarchy(path: str, value: bool, ctx: Context) -> None:
         return
     try:
         write(path, "memory.use_hierarchy", int(value), SPEC + ".useHierarchy")
-    except ConfigError as e:
+    except ConfigError:
         if value:
             raise
-        # Kernels >= 5.? are always hierarchical and refuse 0.
-        ctx.warn(f"{SPEC}.useHierarchy=false ignored: the kernel is always hierarchical ({e})")
+        # Kernels >= 5.10 are always hierarchical and refuse 0.
+        ctx.warn(f"{SPEC}.useHierarchy=false ignored: the kernel is always hierarchical")
 
 
 def stats(path: str, st: dict) -> None:
