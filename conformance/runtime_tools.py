@@ -141,19 +141,22 @@ def _first_line(diag: Any) -> str:
 
 
 def normalize_lifecycle(tap: TapResult, exit_code: int | None) -> None:
-    """Give point-less lifecycle tests (hooks, prestart, poststop, ...) real points.
+    """Give point-less runtime-tools executables real points.
 
-    They print ``t.Header(0)``, then one YAML ``error`` block if the lifecycle
-    failed, then ``1..0``.  An unclaimed block is a failure; a clean ``1..0``
-    with exit 0 means the whole lifecycle check passed.
+    Lifecycle tests (hooks, prestart, poststop, ...) print ``t.Header(0)``,
+    one YAML ``error`` block if the lifecycle failed, then ``1..0``.  An
+    unclaimed block is a failure; a clean ``1..0`` with exit 0 is a pass.
+    Negative tests (process_rlimits_fail, ...) print no TAP at all and exit 0
+    when the runtime rejected the bad config, as it should.
     """
-    for diag in tap.orphans:
-        n = len(tap.points) + 1
-        tap.points.append(TestPoint(number=n, ok=False, description=_first_line(diag), diagnostic=diag))
+    synthetic = [TestPoint(number=len(tap.points) + i + 1, ok=False, description=_first_line(d), diagnostic=d)
+                 for i, d in enumerate(tap.orphans)]
     tap.orphans = []
-    if not tap.points and tap.planned == 0 and exit_code == 0:
-        tap.points.append(TestPoint(number=1, ok=True, description="lifecycle completed without error"))
-    if tap.planned == 0 and tap.points:
+    if not tap.points and not synthetic and tap.planned in (0, None) and exit_code == 0:
+        what = "lifecycle completed without error" if tap.planned == 0 else "expected error produced"
+        synthetic.append(TestPoint(number=1, ok=True, description=what))
+    tap.points += synthetic
+    if synthetic and tap.planned in (0, None):
         tap.planned = len(tap.points)
 
 
@@ -194,14 +197,25 @@ def _mounts_under(path: Path) -> list[str]:
     return found
 
 
+def _top_mounts(mounts: list[str]) -> list[str]:
+    return [m for m in mounts if not any(m.startswith(o + "/") for o in mounts if o != m)]
+
+
 def _clean_tmp(tmp: Path) -> list[str]:
-    """Remove the per-executable TMPDIR; report (and keep) anything still mounted."""
+    """Remove the per-executable TMPDIR and say what the runtime left behind.
+
+    Mounts a runtime leaked into the host namespace under this private
+    directory are detached first (they would pile up over runs); if any
+    survive, the directory is kept, since rmtree would descend into them.
+    """
     leftovers = sorted(str(p) for p in tmp.iterdir()) if tmp.exists() else []
     mounts = _mounts_under(tmp)
-    if mounts:
-        return [f"still mounted: {m}" for m in mounts]
+    for top in _top_mounts(mounts):
+        subprocess.run(["umount", "-R", "-l", top], capture_output=True, check=False)
+    if _mounts_under(tmp):
+        return [f"still mounted: {m}" for m in _mounts_under(tmp)]
     shutil.rmtree(tmp, ignore_errors=True)
-    return leftovers
+    return [f"leaked mount (detached by harness): {m}" for m in _top_mounts(mounts)] + leftovers
 
 
 def _run_process(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int | None, str, str, bool]:
@@ -253,7 +267,8 @@ def run_one(exe: Path, suite: Path, runtime: str, timeout: float, tmp_root: Path
     return ExecResult(
         name=name, status=_status(tap, code, timed_out), exit_code=code,
         duration=round(duration, 2), planned=tap.planned,
-        passed=tap.count("pass"), failed=tap.count("fail"),
+        # failures also holds crash/timeout entries, so a Fatal exit counts too.
+        passed=tap.count("pass"), failed=len(failures),
         skipped=tap.count("skip"), todo=tap.count("todo"),
         failures=failures, stderr_tail=err[-STDERR_TAIL:], leftover_tmp=_clean_tmp(tmp),
     )
@@ -374,6 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     fails = format_failures(results)
     if fails:
         print("\nFailures:\n" + fails)
+    left = [f"{r.name}: {x}" for r in results for x in r.leftover_tmp]
+    if left:  # a runtime (or a test) that leaks bundles or mounts on the host
+        print("\nLeft behind:\n" + "\n".join(left))
     if args.json:
         write_json(args.json, env, results)
     return 0 if all(r.status in ("pass", "skip") for r in results) else 1
