@@ -1,0 +1,115 @@
+/* Thin wrappers over the Linux system calls Python's os module lacks.
+ * Kept deliberately dumb: policy lives in Python, this file only makes the
+ * calls and turns errno into a negative return value. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <linux/mount.h>
+
+#define RET(expr) do { long r_ = (long)(expr); return r_ < 0 ? -errno : (int)r_; } while (0)
+
+int oc_mount(const char *src, const char *target, const char *fstype,
+             unsigned long flags, const char *data)
+{ RET(mount(src, target, fstype, flags, data)); }
+
+int oc_umount2(const char *target, int flags) { RET(umount2(target, flags)); }
+
+int oc_pivot_root(const char *new_root, const char *put_old)
+{ RET(syscall(SYS_pivot_root, new_root, put_old)); }
+
+int oc_unshare(int flags) { RET(unshare(flags)); }
+
+int oc_setns(int fd, int nstype) { RET(setns(fd, nstype)); }
+
+int oc_sethostname(const char *name, size_t len) { RET(sethostname(name, len)); }
+
+int oc_setdomainname(const char *name, size_t len) { RET(setdomainname(name, len)); }
+
+int oc_prctl(int option, unsigned long a2, unsigned long a3,
+             unsigned long a4, unsigned long a5)
+{ RET(prctl(option, a2, a3, a4, a5)); }
+
+/* out/caps: effective[0..1], permitted[0..1], inheritable[0..1] (64-bit sets
+ * split in two 32-bit words, as capability version 3 requires). */
+int oc_capget(int pid, uint32_t out[6])
+{
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, pid };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        return -errno;
+    for (int i = 0; i < 2; i++) {
+        out[i] = data[i].effective;
+        out[2 + i] = data[i].permitted;
+        out[4 + i] = data[i].inheritable;
+    }
+    return 0;
+}
+
+int oc_capset(const uint32_t caps[6])
+{
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; i++) {
+        data[i].effective = caps[i];
+        data[i].permitted = caps[2 + i];
+        data[i].inheritable = caps[4 + i];
+    }
+    RET(syscall(SYS_capset, &hdr, data));
+}
+
+int oc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
+               uint64_t resolve)
+{
+    struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
+    RET(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+}
+
+int oc_pidfd_open(int pid, unsigned int flags)
+{ RET(syscall(SYS_pidfd_open, pid, flags)); }
+
+int oc_pidfd_send_signal(int pidfd, int sig)
+{ RET(syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0)); }
+
+int oc_close_range(unsigned int first, unsigned int last, unsigned int flags)
+{ RET(syscall(SYS_close_range, first, last, flags)); }
+
+long oc_join_session_keyring(const char *name)
+{
+    /* KEYCTL_JOIN_SESSION_KEYRING = 1 */
+    long r = syscall(SYS_keyctl, 1, name, 0, 0, 0);
+    return r < 0 ? -errno : r;
+}
+
+/* Make an existing mount read-only recursively without touching its other
+ * flags: mount_setattr(2) keeps locked flags, which remount cannot. */
+int oc_mount_setattr_ro(int dirfd, const char *path, unsigned int at_flags)
+{
+    struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+    RET(syscall(SYS_mount_setattr, dirfd, path, at_flags, &attr, sizeof(attr)));
+}
+
+int oc_open_tree(int dirfd, const char *path, unsigned int flags)
+{ RET(syscall(SYS_open_tree, dirfd, path, flags)); }
+
+int oc_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
+                  const char *to_path, unsigned int flags)
+{ RET(syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags)); }
+
+/* fork(2) with extra clone flags (new namespaces) in one step: the child
+ * starts inside the new pid namespace as its pid 1.  Returns the child's pid
+ * in the parent, 0 in the child.  Only safe from a single-threaded process,
+ * which the runtime is. */
+int oc_fork_into(int flags)
+{ RET(syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), NULL, NULL, NULL, 0)); }

@@ -1,0 +1,79 @@
+"""Capability names ↔ numbers and applying a process's capability sets.
+
+Order matters (as in runc's finalizeNamespace): drop the bounding set while
+still privileged, keep capabilities across the uid switch (PR_SET_KEEPCAPS),
+then set effective/permitted/inheritable, then raise the ambient set.
+"""
+from __future__ import annotations
+
+from .linux import constants as c
+from .linux import sys
+
+NAMES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+NUMBERS = {name: i for i, name in enumerate(NAMES)}
+SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
+
+
+def last_cap() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+            return int(f.read())
+    except OSError:
+        return len(NAMES) - 1
+
+
+def mask(names: list[str], warnings: list[str] | None = None) -> int:
+    """Bit mask of the named capabilities; unknown names are skipped with a
+    warning, as runc does, so a config written for a newer kernel still runs."""
+    bits = 0
+    top = last_cap()
+    for name in names:
+        n = NUMBERS.get(name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper())
+        if n is None or n > top:
+            if warnings is not None:
+                warnings.append(f"unknown capability {name!r} ignored")
+            continue
+        bits |= 1 << n
+    return bits
+
+
+class CapSets:
+    __slots__ = SETS
+
+    def __init__(self, caps: dict | None, warnings: list[str] | None = None) -> None:
+        caps = caps or {}
+        for s in SETS:
+            setattr(self, s, mask(caps.get(s) or [], warnings))
+
+
+def drop_bounding(sets: CapSets) -> None:
+    for n in range(last_cap() + 1):
+        if not sets.bounding >> n & 1:
+            sys.prctl(c.PR_CAPBSET_DROP, n)
+
+
+def keep_across_setuid(on: bool) -> None:
+    sys.prctl(c.PR_SET_KEEPCAPS, 1 if on else 0)
+
+
+def apply(sets: CapSets) -> None:
+    sys.capset(sets.effective, sets.permitted, sets.inheritable)
+    sys.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_CLEAR_ALL)
+    for n in range(last_cap() + 1):
+        if sets.ambient >> n & 1:
+            try:
+                sys.prctl(c.PR_CAP_AMBIENT, c.PR_CAP_AMBIENT_RAISE, n)
+            except OSError:
+                # The kernel refuses an ambient cap missing from permitted or
+                # inheritable; runc ignores that too rather than fail the start.
+                pass

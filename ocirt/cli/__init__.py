@@ -1,0 +1,1 @@
+"""The runc command line: surface (as data), parser, dispatcher."""

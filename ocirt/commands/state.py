@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+import json
+import sys
+
+from . import load
+
+
+def main(ctx, parsed) -> int:
+    sys.stdout.write(json.dumps(load(ctx, parsed).oci_state(), indent=2) + "\n")
+    return 0

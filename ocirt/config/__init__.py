@@ -1,0 +1,1 @@
+"""The config model: config.json → checked → typed records (runc's configs layer)."""

@@ -1,0 +1,147 @@
+"""Checks the JSON Schema cannot express: cross-field rules runc enforces.
+
+Each failure names the JSON path and says what to do, as one line.
+"""
+from __future__ import annotations
+
+import os
+
+from ..errors import ConfigError
+
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
+    "RLIMIT_CORE": 4, "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7,
+    "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11,
+    "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+PROPAGATIONS = ("", "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable")
+# sysctls that belong to the IPC namespace (runc's validator list)
+IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+               "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+class _Checker:
+    def __init__(self, config: dict, path: str) -> None:
+        self.c = config
+        self.path = path
+        linux = config.get("linux") or {}
+        self.linux = linux
+        self.ns = {}
+        for i, ns in enumerate(linux.get("namespaces") or []):
+            kind = ns.get("type")
+            if kind in self.ns:
+                self.fail(f"linux.namespaces[{i}]", f"duplicate namespace type {kind!r}; list each type once")
+            self.ns[kind] = ns
+
+    def fail(self, where: str, msg: str) -> None:
+        raise ConfigError(f"{self.path}: {where}: {msg}")
+
+    def private(self, kind: str) -> bool:
+        """True when the container gets its own namespace of this kind."""
+        ns = self.ns.get(kind)
+        return ns is not None
+
+    def run(self) -> None:
+        self.root()
+        self.process()
+        self.user_ns()
+        self.uts()
+        self.sysctl()
+        self.mounts()
+        self.paths()
+        self.devices()
+        self.hooks()
+        if self.linux.get("rootfsPropagation", "") not in PROPAGATIONS:
+            self.fail("linux.rootfsPropagation", f"unknown propagation {self.linux['rootfsPropagation']!r}")
+
+    def root(self) -> None:
+        root = self.c.get("root")
+        if not root or not root.get("path"):
+            self.fail("root.path", "missing: set the path of the container's root filesystem")
+
+    def process(self) -> None:
+        proc = self.c.get("process")
+        if proc is None:
+            return
+        if not proc.get("args"):
+            self.fail("process.args", "args must not be empty: name the program to run")
+        cwd = proc.get("cwd", "")
+        if not cwd.startswith("/"):
+            self.fail("process.cwd", f"cwd {cwd!r} must be an absolute path")
+        seen = set()
+        for i, rl in enumerate(proc.get("rlimits") or []):
+            kind = rl.get("type")
+            if kind not in RLIMITS:
+                self.fail(f"process.rlimits[{i}].type", f"unknown rlimit {kind!r}")
+            if kind in seen:
+                self.fail(f"process.rlimits[{i}].type", f"duplicate rlimit {kind!r}")
+            if rl.get("soft", 0) > rl.get("hard", 0):
+                self.fail(f"process.rlimits[{i}]", f"soft limit of {kind} is above its hard limit")
+            seen.add(kind)
+        for i, env in enumerate(proc.get("env") or []):
+            if "=" not in env:
+                self.fail(f"process.env[{i}]", f"{env!r} is not of the form KEY=value")
+
+    def user_ns(self) -> None:
+        userns = self.ns.get("user")
+        maps = self.linux.get("uidMappings"), self.linux.get("gidMappings")
+        if userns is not None and not userns.get("path"):
+            if not maps[0]:
+                self.fail("linux.uidMappings", "user namespaces enabled, but no uid mappings found")
+            if not maps[1]:
+                self.fail("linux.gidMappings", "user namespaces enabled, but no gid mappings found")
+        elif userns is None and (maps[0] or maps[1]):
+            self.fail("linux.uidMappings", "uid/gid mappings need a user namespace: add {\"type\": \"user\"} to linux.namespaces")
+
+    def uts(self) -> None:
+        for key in ("hostname", "domainname"):
+            if self.c.get(key) and not self.private("uts"):
+                self.fail(key, f"unable to set {key} without a private UTS namespace: add {{\"type\": \"uts\"}} to linux.namespaces")
+
+    def sysctl(self) -> None:
+        for key in self.linux.get("sysctl") or {}:
+            where = f"linux.sysctl[{key!r}]"
+            if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+                if not self.private("ipc"):
+                    self.fail(where, "sysctl needs a private IPC namespace")
+            elif key.startswith("net."):
+                if not self.private("network"):
+                    self.fail(where, "sysctl is not allowed in the host's network namespace")
+            elif key in ("kernel.hostname", "kernel.domainname"):
+                if not self.private("uts"):
+                    self.fail(where, "sysctl needs a private UTS namespace")
+            else:
+                self.fail(where, "sysctl is not in a separate kernel namespace and would change the host; remove it")
+
+    def mounts(self) -> None:
+        for i, m in enumerate(self.c.get("mounts") or []):
+            if not m.get("destination"):
+                self.fail(f"mounts[{i}].destination", "missing mount destination")
+            if (m.get("uidMappings") or m.get("gidMappings")) and "idmap" not in (m.get("options") or []) \
+                    and "ridmap" not in (m.get("options") or []):
+                if m.get("type") not in (None, "bind", "none"):
+                    self.fail(f"mounts[{i}]", "uidMappings/gidMappings are only supported on bind mounts")
+
+    def paths(self) -> None:
+        for key in ("maskedPaths", "readonlyPaths"):
+            for i, p in enumerate(self.linux.get(key) or []):
+                if not p.startswith("/"):
+                    self.fail(f"linux.{key}[{i}]", f"{p!r} must be an absolute path")
+
+    def devices(self) -> None:
+        for i, d in enumerate(self.linux.get("devices") or []):
+            if not d.get("path", "").startswith("/"):
+                self.fail(f"linux.devices[{i}].path", "device path must be absolute")
+            if d.get("type") != "p" and ("major" not in d or "minor" not in d):
+                self.fail(f"linux.devices[{i}]", f"device {d.get('path')} of type {d.get('type')!r} needs major and minor")
+
+    def hooks(self) -> None:
+        for stage, hooks in (self.c.get("hooks") or {}).items():
+            for i, h in enumerate(hooks or []):
+                if not os.path.isabs(h.get("path", "")):
+                    self.fail(f"hooks.{stage}[{i}].path", "hook path must be absolute")
+
+
+def check(config: dict, path: str) -> None:
+    _Checker(config, path).run()

@@ -1,0 +1,298 @@
+"""The lifecycle operations of the spec: create, start, kill, delete.
+
+Each function is one runtime-side half of sync.py's protocol; the other
+half is in init.py.  A create that fails at any step undoes every earlier
+step (process, cgroup, state dir) before the error reaches the user.
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+from . import hooks, log, namespaces, sync
+from .config.load import load_bundle
+from .config.model import Config
+from .errors import OcirtError
+from .init import Launch, intermediate
+from .linux import sys, unixsock
+from .state import START_SOCK, Container, now_rfc3339
+
+
+class CreateOptions:
+    def __init__(self) -> None:
+        self.bundle = "."
+        self.pid_file: str | None = None
+        self.console_socket: str | None = None
+        self.console_fd: int | None = None  # run: ocirt's own console socket
+        self.no_pivot = False
+        self.no_new_keyring = False
+        self.preserve_fds = 0
+        self.rootless = False
+
+
+def create(root: str, cid: str, opts: CreateOptions) -> Container:
+    bundle = os.path.abspath(opts.bundle)
+    raw, cfg = load_bundle(bundle)
+    if cfg.process is None:
+        raise OcirtError(f"{bundle}/config.json: process: missing; a container needs a process to start")
+    if cfg.process.terminal and opts.console_socket is None and opts.console_fd is None:
+        raise OcirtError("cannot allocate tty if ocirt will detach without setting console socket: pass --console-socket")
+    if not cfg.process.terminal and opts.console_socket:
+        raise OcirtError("cannot use console socket if ocirt will not detach or allocate tty: remove --console-socket or set process.terminal")
+    _check_lsm(cfg)
+    ct = Container(root, cid, {"bundle": bundle, "rootfs": cfg.rootfs, "created": now_rfc3339(),
+                               "owner": _owner(), "annotations": cfg.annotations, "config": raw})
+    ct.make_dir()
+    undo: list = [ct.remove_dir]
+    try:
+        _create_in(ct, cfg, opts, undo)
+    except BaseException:
+        for step in reversed(undo):
+            try:
+                step()
+            except Exception as e:  # noqa: BLE001 - report the original error
+                log.debug(f"cleanup after failed create: {e}")
+        raise
+    return ct
+
+
+def _owner() -> str:
+    return "" if os.geteuid() == 0 else str(os.geteuid())
+
+
+def _check_lsm(cfg: Config) -> None:
+    """runc: an AppArmor profile on a host without AppArmor is an error;
+    an SELinux label on a host without SELinux is ignored."""
+    if cfg.process.apparmor and not _apparmor_enabled():
+        raise OcirtError(f"process.apparmorProfile {cfg.process.apparmor!r}: apparmor is not enabled on this host; remove the profile")
+
+
+def _apparmor_enabled() -> bool:
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read().startswith("Y") and os.path.exists("/sys/kernel/security/apparmor")
+    except OSError:
+        return False
+
+
+def _create_in(ct: Container, cfg: Config, opts: CreateOptions, undo: list) -> None:
+    from .cgroups import new_manager
+
+    mgr = new_manager(cfg.cgroups_path, ct.id, rootless=opts.rootless)
+    mgr.create(cfg.resources, cfg.devices)
+    undo.append(mgr.destroy)
+    for w in mgr.warnings:
+        log.warn(w)
+    ct.record["cgroup"] = mgr.to_state()
+    launch = _launch(ct, cfg, opts, mgr)
+    parent, child = unixsock.pair()
+    launch.sock = child
+    pid = os.fork()
+    if pid == 0:
+        parent.close()
+        intermediate(launch)
+    child.close()
+    if launch.console_fd is not None and opts.console_fd is None:
+        os.close(launch.console_fd)
+    try:
+        _handshake(ct, cfg, parent, pid, mgr, undo)
+    finally:
+        parent.close()
+    if opts.pid_file:
+        _write_pid_file(opts.pid_file, ct.pid)
+
+
+def _launch(ct: Container, cfg: Config, opts: CreateOptions, mgr) -> Launch:
+    launch = Launch(cfg, ct.dir, None)  # type: ignore[arg-type]
+    launch.preserve_fds = opts.preserve_fds
+    launch.no_pivot = opts.no_pivot
+    launch.no_new_keyring = opts.no_new_keyring
+    launch.cgroup_paths = getattr(mgr, "paths", {}) or {}
+    if cfg.process.terminal:
+        launch.console_fd = opts.console_fd if opts.console_fd is not None \
+            else _console(opts.console_socket)
+    if cfg.seccomp is not None:
+        from . import seccomp
+
+        launch.seccomp = seccomp.compile_filter(cfg.seccomp)
+        for w in launch.seccomp.warnings:
+            log.warn(w)
+    return launch
+
+
+def _console(path: str) -> int:
+    from .console import connect_console_socket
+
+    return connect_console_socket(path)
+
+
+def _handshake(ct: Container, cfg: Config, sock, pid: int, mgr, undo: list) -> None:
+    try:
+        sync.expect(sock, sync.NS_READY)
+        mgr.add_pid(pid)
+        if cfg.namespaces.get("user") == "":
+            namespaces.write_id_maps(pid, cfg.uid_mappings, cfg.gid_mappings)
+        sync.send(sock, sync.NS_MAPPED)
+        init_pid = sync.expect(sock, sync.INIT_PID)["pid"]
+    finally:
+        os.waitpid(pid, 0)
+    undo.append(lambda: _kill_pid(init_pid))
+    from .state import proc_start_time
+
+    ct.record["pid"] = init_pid
+    ct.record["pid_start"] = proc_start_time(init_pid)
+    msg = sync.expect(sock, sync.CREATED, "container init") if not _wants_hooks(cfg) else None
+    if msg is None:
+        sync.expect(sock, sync.RUN_HOOKS)
+        state = ct.hook_state("creating")
+        hooks.run_stage("prestart", cfg.hooks, state)
+        hooks.run_stage("createRuntime", cfg.hooks, state)
+        sync.send(sock, sync.HOOKS_DONE, state=state)
+        sync.expect(sock, sync.CREATED)
+    ct.save()
+
+
+def _wants_hooks(cfg: Config) -> bool:
+    return any(cfg.hooks.get(s) for s in ("prestart", "createRuntime", "createContainer"))
+
+
+def _kill_pid(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass  # not our child (reparented): it dies anyway
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+# --- start ------------------------------------------------------------------
+def start(ct: Container) -> None:
+    status = ct.status()
+    if status != "created":
+        raise OcirtError(f"cannot start a container that has stopped" if status == "stopped"
+                         else f"cannot start an already running container" if status in ("running", "paused")
+                         else f"cannot start a container in the {status} state")
+    cfg_hooks = _hooks_of(ct)
+    path = ct.path(START_SOCK)
+    try:
+        conn = unixsock.connect(path, unixsock.SOCK_SEQPACKET)
+    except OSError as e:
+        raise OcirtError(f"container {ct.id}: cannot reach its init: {e.strerror}") from None
+    os.unlink(path)
+    try:
+        sync.send(conn, sync.START, state=ct.hook_state("created"))
+        await_exec(ct, conn)
+    finally:
+        conn.close()
+    hooks.run_stage("poststart", cfg_hooks, ct.hook_state("running"), warn=log.warn)
+
+
+def await_exec(ct: Container, conn) -> None:
+    """The socket closes when init's execve succeeds (CLOEXEC); a message
+    before that is an error or a seccomp listener to forward."""
+    while True:
+        data, fds = unixsock.recv_fds(conn, 65536, 1)
+        if not data:
+            return
+        import json
+
+        msg = json.loads(data)
+        if msg["type"] == sync.ERROR:
+            raise OcirtError(msg.get("msg", "container init failed"))
+        if msg["type"] == "SECCOMP_LISTENER" and fds:
+            _forward_listener(ct, fds[0])
+
+
+def _forward_listener(ct: Container, fd: int) -> None:
+    from . import seccomp
+
+    spec = (ct.record.get("config") or {}).get("linux", {}).get("seccomp") or {}
+    try:
+        seccomp.send_listener(fd, spec.get("listenerPath"), ct.hook_state("running"),
+                              spec.get("listenerMetadata"))
+    finally:
+        os.close(fd)
+
+
+def _hooks_of(ct: Container) -> dict:
+    from .config.model import Hook
+
+    raw = (ct.record.get("config") or {}).get("hooks") or {}
+    return {stage: [Hook(h) for h in hs or []] for stage, hs in raw.items()}
+
+
+# --- kill / delete ----------------------------------------------------------
+def kill(ct: Container, sig: int, all_procs: bool = False) -> None:
+    status = ct.status()
+    if status == "stopped":
+        raise OcirtError("container not running")
+    if all_procs and ct.record.get("cgroup"):
+        mgr = ct.cgroup()
+        for pid in mgr.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        return
+    _signal_init(ct, sig)
+
+
+def _signal_init(ct: Container, sig: int) -> None:
+    """Signal through a pidfd checked against the recorded start time, so a
+    recycled pid is never signalled."""
+    try:
+        pidfd = sys.pidfd_open(ct.pid)
+    except ProcessLookupError:
+        raise OcirtError("container not running") from None
+    try:
+        if not ct.init_alive():
+            raise OcirtError("container not running")
+        sys.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        raise OcirtError("container not running") from None
+    finally:
+        os.close(pidfd)
+
+
+def delete(ct: Container, force: bool = False) -> None:
+    status = ct.status()
+    if status not in ("stopped", "creating") and not force:
+        if status == "created":
+            pass  # runc deletes a created container: it never ran
+        else:
+            raise OcirtError(f"cannot delete container {ct.id} that is not stopped: {status}")
+    if status != "stopped" and ct.pid:
+        if status == "paused":
+            ct.cgroup().thaw()
+        _kill_and_wait(ct)
+    if ct.record.get("cgroup"):
+        ct.cgroup().destroy()
+    if status != "creating":
+        hooks.run_stage("poststop", _hooks_of(ct), ct.hook_state("stopped"), warn=log.warn)
+    ct.remove_dir()
+
+
+def _kill_and_wait(ct: Container) -> None:
+    try:
+        pidfd = sys.pidfd_open(ct.pid)
+    except ProcessLookupError:
+        return
+    try:
+        if ct.init_alive():
+            sys.pidfd_send_signal(pidfd, signal.SIGKILL)
+            import select
+
+            select.select([pidfd], [], [], 10)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(pidfd)

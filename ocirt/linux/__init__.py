@@ -1,0 +1,1 @@
+"""Linux system interface: constants and a thin facade over ocirt._native."""

@@ -1,0 +1,70 @@
+"""Unix sockets through the C _socket module.
+
+The stdlib socket module pulls in enum, selectors and friends (~10 ms on
+every CLI call); the runtime only needs a few calls, so it uses _socket.
+"""
+from __future__ import annotations
+
+import _socket
+import array
+import os
+
+AF_UNIX = _socket.AF_UNIX
+SOCK_SEQPACKET = _socket.SOCK_SEQPACKET
+SOCK_STREAM = _socket.SOCK_STREAM
+SOL_SOCKET = _socket.SOL_SOCKET
+SCM_RIGHTS = _socket.SCM_RIGHTS
+Socket = _socket.socket
+
+
+def pair() -> tuple[Socket, Socket]:
+    a, b = _socket.socketpair(AF_UNIX, SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    return a, b
+
+
+def connect(path: str, kind: int = SOCK_STREAM) -> Socket:
+    s = Socket(AF_UNIX, kind | _socket.SOCK_CLOEXEC)
+    try:
+        s.connect(path)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def listen(path: str, kind: int = SOCK_STREAM) -> Socket:
+    s = Socket(AF_UNIX, kind | _socket.SOCK_CLOEXEC)
+    s.bind(path)
+    s.listen(1)
+    return s
+
+
+def accept(sock: Socket) -> Socket:
+    fd, _addr = sock._accept()
+    conn = Socket(fileno=fd)
+    conn.setblocking(True)
+    return conn
+
+
+def send_fds(sock: Socket, data: bytes, fds: list[int]) -> None:
+    sock.sendmsg([data], [(SOL_SOCKET, SCM_RIGHTS, array.array("i", fds).tobytes())])
+
+
+def recv_fds(sock: Socket, size: int, maxfds: int) -> tuple[bytes, list[int]]:
+    fds = array.array("i")
+    data, ancdata, _flags, _addr = sock.recvmsg(size, _socket.CMSG_SPACE(maxfds * fds.itemsize))
+    for level, kind, payload in ancdata:
+        if level == SOL_SOCKET and kind == SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
+    return data, list(fds)
+
+
+def fileno_of(sock: Socket) -> int:
+    return sock.fileno()
+
+
+def detach_to_fd(sock: Socket) -> int:
+    """Give up the Python object but keep the descriptor open."""
+    fd = sock.detach()
+    os.set_inheritable(fd, False)
+    return fd

@@ -1,0 +1,161 @@
+"""The container process: executable lookup, rlimits, user, capabilities, exec.
+
+Runs in the container's init (or exec's joiner) after pivot_root.  Ordering
+follows runc: bounding set dropped while privileged, capabilities kept
+across setuid, then the final sets; no_new_privs before seccomp; seccomp is
+the very last thing before execve.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import signal
+
+from . import capabilities
+from .config.model import Process
+from .errors import OcirtError
+from .linux import constants as c
+from .linux import sys
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class ExecError(OcirtError):
+    """Wording engines map to exit codes: 127 not found, 126 permission."""
+
+
+def resolve_executable(proc: Process) -> str:
+    """Find args[0] as execve would after PATH lookup, with runc's messages."""
+    name = proc.args[0]
+    if "/" in name:
+        candidates = [name if name.startswith("/") else os.path.join(proc.cwd, name)]
+    else:
+        search = proc.env_value("PATH") or DEFAULT_PATH
+        candidates = [os.path.join(d or ".", name) for d in search.split(":")]
+    denied = None
+    for path in candidates:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if not (st.st_mode & 0o170000 == 0o100000):
+            denied = path
+            continue
+        if not os.access(path, os.X_OK) and st.st_mode & 0o111 == 0:
+            denied = path
+            continue
+        return path
+    if denied:
+        raise ExecError(f"exec: {name!r}: permission denied")
+    if "/" in name:
+        raise ExecError(f"exec: {name!r}: stat {name}: no such file or directory")
+    raise ExecError(f"exec: {name!r}: executable file not found in $PATH")
+
+
+def set_rlimits(proc: Process) -> None:
+    for kind, soft, hard in proc.rlimits:
+        try:
+            resource.setrlimit(kind, (soft, hard))
+        except (OSError, ValueError) as e:
+            raise OcirtError(f"process.rlimits: cannot set rlimit {kind} to {soft}/{hard}: {e}") from None
+
+
+def set_oom_score_adj(value: int | None) -> None:
+    if value is None:
+        return
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        raise OcirtError(f"process.oomScoreAdj: cannot set {value}: {e.strerror}") from None
+
+
+def enter_cwd(proc: Process) -> None:
+    try:
+        os.chdir(proc.cwd)
+    except OSError as e:
+        raise OcirtError(f"process.cwd: chdir to cwd ({proc.cwd!r}) set in config.json failed: {e.strerror}") from None
+
+
+def switch_user(proc: Process, setgroups_allowed: bool) -> None:
+    u = proc.user
+    if setgroups_allowed:
+        os.setgroups(u.additional_gids)
+    elif u.additional_gids:
+        raise OcirtError("process.user.additionalGids: cannot set supplementary groups in a user namespace with setgroups denied")
+    os.setresgid(u.gid, u.gid, u.gid)
+    os.setresuid(u.uid, u.uid, u.uid)
+    if u.umask is not None:
+        os.umask(u.umask)
+    else:
+        os.umask(0o022)
+
+
+def setgroups_allowed() -> bool:
+    """False in a user namespace whose setgroups was denied (rootless single map)."""
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
+
+
+def set_home(proc: Process, env: list[str]) -> list[str]:
+    """runc sets HOME from /etc/passwd when the config does not."""
+    if proc.env_value("HOME") is not None:
+        return env
+    home = "/"
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                parts = line.split(":")
+                if len(parts) > 5 and parts[2] == str(proc.user.uid):
+                    home = parts[5]
+                    break
+    except OSError:
+        pass
+    return env + ["HOME=" + home]
+
+
+def become(proc: Process, seccomp_filter, setgroups_allowed: bool, exe: str,
+           on_listener=None) -> None:
+    """Turn this process into the container process and execve. Never returns.
+
+    on_listener(fd) hands a seccomp notify listener to the runtime, which
+    forwards it to linux.seccomp.listenerPath (the container cannot reach it)."""
+    caps = capabilities.CapSets(proc.capabilities)
+    capabilities.drop_bounding(caps)
+    if proc.no_new_privileges:
+        sys.prctl(c.PR_SET_NO_NEW_PRIVS, 1)
+    if seccomp_filter is not None and not proc.no_new_privileges:
+        # Without no_new_privs loading needs CAP_SYS_ADMIN: do it before dropping caps.
+        _load_seccomp(seccomp_filter, on_listener)
+    capabilities.keep_across_setuid(True)
+    switch_user(proc, setgroups_allowed)
+    capabilities.keep_across_setuid(False)
+    capabilities.apply(caps)
+    env = set_home(proc, proc.env)
+    # Python ignores SIGPIPE and SIGXFSZ; ignored signals survive execve.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    if seccomp_filter is not None and proc.no_new_privileges:
+        _load_seccomp(seccomp_filter, on_listener)
+    os.execve(exe, proc.args, _env_dict(env))
+
+
+def _load_seccomp(f, on_listener) -> None:
+    from . import seccomp
+
+    fd = seccomp.load(f)
+    if fd is not None:
+        if on_listener is not None:
+            on_listener(fd)
+        os.close(fd)
+
+
+def _env_dict(env: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in env:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out

@@ -1,0 +1,322 @@
+"""The container's filesystem: mounts, devices, pivot_root, masked/readonly paths.
+
+Runs in the container's init, inside its new mount namespace.  Every
+target inside the rootfs is resolved with paths.open_in_root and mounted
+through /proc/self/fd/N (see paths.py for why).
+"""
+from __future__ import annotations
+
+import os
+import stat
+
+from . import paths
+from .config.model import Config, Mount
+from .errors import OcirtError
+from .linux import constants as c
+from .linux import sys
+
+DEFAULT_DEVICES = (
+    # path, type, major, minor
+    ("/dev/null", "c", 1, 3), ("/dev/zero", "c", 1, 5), ("/dev/full", "c", 1, 7),
+    ("/dev/random", "c", 1, 8), ("/dev/urandom", "c", 1, 9), ("/dev/tty", "c", 5, 0),
+)
+DEV_SYMLINKS = (
+    ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
+)
+# statvfs flags that the kernel locks on mounts inherited by a user namespace
+ST_LOCKED = ((1024, c.MS_NOATIME), (2048, c.MS_NODIRATIME), (4096, c.MS_RELATIME),
+             (2, c.MS_NOSUID), (4, c.MS_NODEV), (8, c.MS_NOEXEC))
+
+
+def _err(m: Mount, e: OSError, what: str = "mount") -> OcirtError:
+    return OcirtError(f"{what} {m.source or m.type} on {m.destination} (type {m.type or 'bind'}): {e.strerror}")
+
+
+class _Reopened:
+    """Context manager: an O_PATH fd used through its /proc/self/fd path."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __enter__(self) -> str:
+        return paths.fd_path(self.fd)
+
+    def __exit__(self, *_exc) -> None:
+        os.close(self.fd)
+
+
+class Rootfs:
+    """Builds the rootfs in two halves around the createRuntime hooks."""
+
+    def __init__(self, cfg: Config, cgroup_paths: dict[str, str] | None, in_userns: bool) -> None:
+        self.cfg = cfg
+        self.cgroup_paths = cgroup_paths or {}
+        self.in_userns = in_userns
+        self.rootfd = -1
+        # host /dev/null, held open so masking never trusts the image's /dev/null
+        self.devnull = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
+
+    # --- before the hooks ---------------------------------------------------
+    def prepare(self) -> None:
+        cfg = self.cfg
+        prop = c.MS_SLAVE if cfg.rootfs_propagation in ("", "slave", "rslave") else c.MS_PRIVATE
+        if cfg.rootfs_propagation in ("shared", "rshared"):
+            prop = c.MS_PRIVATE
+        sys.mount(None, "/", None, c.MS_REC | prop)
+        try:
+            sys.mount(cfg.rootfs, cfg.rootfs, None, c.MS_BIND | c.MS_REC)
+        except OSError as e:
+            raise OcirtError(f"root.path {cfg.rootfs}: cannot bind-mount the rootfs: {e.strerror}") from None
+        self.rootfd = os.open(cfg.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        dev_bound = False
+        for m in cfg.mounts:
+            self.mount(m)
+            dev_bound |= m.destination.rstrip("/") == "/dev" and m.is_bind
+        if not dev_bound:
+            self.devices()
+        # Still before pivot_root: the host's /dev/null must be bound while its
+        # mount is in our namespace (after the old root is detached it is not).
+        for key, value in cfg.sysctl.items():
+            self._sysctl(key, value)
+        for p in cfg.readonly_paths:
+            self._readonly(p)
+        for p in cfg.masked_paths:
+            self._mask(p)
+        os.close(self.devnull)
+
+    def mount(self, m: Mount) -> None:
+        if m.type == "cgroup":
+            return self._mount_cgroup(m)
+        source = m.source
+        if m.is_bind:
+            if not os.path.isabs(source):
+                source = os.path.join(self.cfg.bundle, source)
+            try:
+                is_dir = stat.S_ISDIR(os.stat(source).st_mode)
+            except OSError as e:
+                raise _err(m, e, "bind source") from None
+        else:
+            is_dir = True
+        fd = paths.make_target(self.rootfd, m.destination, is_dir)
+        try:
+            self._mount_at(m, source, fd)
+        except OSError as e:
+            raise _err(m, e) from None
+        finally:
+            os.close(fd)
+
+    def _on_top(self, path: str):
+        """An fd of path as it is now: after a mount, the old fd still names
+        the directory underneath, so remounts must re-resolve."""
+        return _Reopened(paths.open_in_root(self.rootfd, path))
+
+    def _mount_at(self, m: Mount, source: str, fd: int) -> None:
+        target = paths.fd_path(fd)
+        flags = m.flags & ~(c.MS_SHARED | c.MS_PRIVATE | c.MS_SLAVE | c.MS_UNBINDABLE)
+        if m.is_bind:
+            sys.mount(source, target, None, flags & (c.MS_BIND | c.MS_REC))
+            if flags & ~(c.MS_BIND | c.MS_REC):
+                with self._on_top(m.destination) as top:
+                    self._remount(top, flags)
+        elif m.type == "sysfs" and self.in_userns and "network" not in self.cfg.namespaces:
+            # sysfs needs a network namespace owned by our user ns; runc rbinds the host's
+            sys.mount("/sys", target, None, c.MS_BIND | c.MS_REC)
+        else:
+            self._mount_fs(m, source, target, flags)
+        if m.propagation or "rro" in m.extensions:
+            with self._on_top(m.destination) as top:
+                for p in m.propagation:
+                    sys.mount(None, top, None, p)
+                if "rro" in m.extensions:
+                    sys.mount_setattr_ro(-100, top, c.AT_RECURSIVE)
+
+    def _mount_fs(self, m: Mount, source: str, target: str, flags: int) -> None:
+        data = m.data or None
+        if self.cfg.mount_label and m.type in ("tmpfs", "mqueue", "devpts"):
+            label = f"context=\"{self.cfg.mount_label}\""
+            data = f"{data},{label}" if data else label
+        try:
+            sys.mount(source or m.type, target, m.type, flags, data)
+        except PermissionError:
+            if m.type != "sysfs":
+                raise
+            sys.mount("/sys", target, None, c.MS_BIND | c.MS_REC)
+
+    def _remount(self, target: str, flags: int) -> None:
+        flags |= c.MS_REMOUNT | c.MS_BIND
+        try:
+            sys.mount(None, target, None, flags)
+        except PermissionError:
+            # In a user namespace the kernel refuses to clear locked flags;
+            # keep the ones the mount already has, as runc does.
+            have = os.statvfs(target).f_flag
+            for st, ms in ST_LOCKED:
+                if have & st:
+                    flags |= ms
+            sys.mount(None, target, None, flags)
+
+    def _mount_cgroup(self, m: Mount) -> None:
+        """cgroup v2: a cgroup2 mount (ns-scoped); v1/hybrid: tmpfs + a bind of
+        each hierarchy's container directory, as runc does."""
+        ro = m.flags & c.MS_RDONLY
+        locked = c.MS_NOSUID | c.MS_NOEXEC | c.MS_NODEV
+        dest = m.destination.rstrip("/")
+        fd = paths.make_target(self.rootfd, dest, True)
+        try:
+            target = paths.fd_path(fd)
+            if set(self.cgroup_paths) <= {""}:
+                if "cgroup" in self.cfg.namespaces or not self.cgroup_paths:
+                    sys.mount("cgroup2", target, "cgroup2", locked | ro)
+                else:
+                    self._bind_ro(self.cgroup_paths[""], target, dest, ro)
+                return
+            sys.mount("tmpfs", target, "tmpfs", locked, "mode=755")
+            for name, host in sorted(self.cgroup_paths.items()):
+                # hierarchy keys: "" is the unified mount, "name=systemd" a named one
+                sub = dest + "/" + (name.partition("=")[2] or name or "unified")
+                subfd = paths.mkdir_all(self.rootfd, sub)
+                try:
+                    self._bind_ro(host, paths.fd_path(subfd), sub, ro)
+                finally:
+                    os.close(subfd)
+            if ro:
+                with self._on_top(dest) as top:
+                    self._remount(top, locked | c.MS_RDONLY)
+        except OSError as e:
+            raise _err(m, e) from None
+        finally:
+            os.close(fd)
+
+    def _bind_ro(self, host: str, target: str, dest: str, ro: int) -> None:
+        sys.mount(host, target, None, c.MS_BIND | c.MS_REC)
+        with self._on_top(dest) as top:
+            self._remount(top, c.MS_BIND | c.MS_NOSUID | c.MS_NOEXEC | c.MS_NODEV | ro)
+
+    # --- /dev ---------------------------------------------------------------
+    def devices(self) -> None:
+        wanted = [(p, t, ma, mi, 0o666, 0, 0) for p, t, ma, mi in DEFAULT_DEVICES]
+        for d in self.cfg.devices:
+            wanted.append((d["path"], d["type"], d.get("major", 0), d.get("minor", 0),
+                           d.get("fileMode", 0o666), d.get("uid", 0), d.get("gid", 0)))
+        for dev in wanted:
+            self._device(*dev)
+        devfd = paths.mkdir_all(self.rootfd, "/dev")
+        try:
+            dirfd = paths.sys.openat2(devfd, ".", os.O_RDONLY | os.O_DIRECTORY, paths.RESOLVE)
+            try:
+                for src, name in DEV_SYMLINKS + (("pts/ptmx", "/dev/ptmx"),):
+                    try:
+                        os.symlink(src, os.path.basename(name), dir_fd=dirfd)
+                    except FileExistsError:
+                        pass
+            finally:
+                os.close(dirfd)
+        finally:
+            os.close(devfd)
+
+    def _device(self, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int) -> None:
+        parent, name = os.path.split(path)
+        pfd = paths.mkdir_all(self.rootfd, parent)
+        try:
+            dirfd = paths.sys.openat2(pfd, ".", os.O_RDONLY | os.O_DIRECTORY, paths.RESOLVE)
+        finally:
+            os.close(pfd)
+        try:
+            self._make_node(dirfd, name, path, kind, major, minor, mode, uid, gid)
+        finally:
+            os.close(dirfd)
+
+    def _make_node(self, dirfd: int, name: str, path: str, kind: str, major: int, minor: int,
+                   mode: int, uid: int, gid: int) -> None:
+        fmt = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[kind]
+        try:
+            os.unlink(name, dir_fd=dirfd)
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            raise OcirtError(f"linux.devices: {path} is a directory in the rootfs") from None
+        try:
+            if self.in_userns:
+                raise PermissionError
+            os.mknod(name, fmt | (mode & 0o7777), os.makedev(major, minor), dir_fd=dirfd)
+            os.chmod(name, mode & 0o7777, dir_fd=dirfd, follow_symlinks=False)
+            os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
+        except PermissionError:
+            # No mknod in a user namespace: bind the host's node instead.
+            os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dirfd))
+            fd = sys.openat2(dirfd, name, os.O_PATH, paths.RESOLVE)
+            try:
+                sys.mount(path, paths.fd_path(fd), None, c.MS_BIND)
+            except OSError as e:
+                raise OcirtError(f"linux.devices: cannot bind {path} from the host: {e.strerror}") from None
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise OcirtError(f"linux.devices: cannot create {path}: {e.strerror}") from None
+
+    # --- after the hooks ----------------------------------------------------
+    def pivot(self, no_pivot: bool) -> None:
+        os.fchdir(self.rootfd)
+        if no_pivot:
+            sys.mount(".", "/", None, c.MS_MOVE)
+            os.chroot(".")
+        else:
+            # pivot_root(".", ".") stacks the old root on top of the new one;
+            # detaching it then leaves only the container's tree.
+            sys.pivot_root(".", ".")
+            sys.mount(None, ".", None, c.MS_SLAVE | c.MS_REC)
+            sys.umount2(".", c.MNT_DETACH)
+        os.chdir("/")
+        os.close(self.rootfd)
+        self.rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def finish(self) -> None:
+        cfg = self.cfg
+        if cfg.readonly_root:
+            self._remount("/", c.MS_BIND | c.MS_RDONLY)
+        if cfg.rootfs_propagation:
+            from .config.mountopts import PROPAGATION
+
+            sys.mount(None, "/", None, PROPAGATION[cfg.rootfs_propagation])
+        os.close(self.rootfd)
+
+    def _sysctl(self, key: str, value: str) -> None:
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            fd = paths.open_in_root(self.rootfd, path, os.O_WRONLY)
+            with os.fdopen(fd, "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise OcirtError(f"linux.sysctl[{key!r}]: cannot set to {value!r}: {e.strerror}") from None
+
+    def _readonly(self, path: str) -> None:
+        try:
+            fd = paths.open_in_root(self.rootfd, path)
+        except FileNotFoundError:
+            return
+        try:
+            target = paths.fd_path(fd)
+            sys.mount(target, target, None, c.MS_BIND | c.MS_REC)
+            with self._on_top(path) as top:
+                self._remount(top, c.MS_BIND | c.MS_RDONLY | c.MS_NOSUID | c.MS_NODEV | c.MS_NOEXEC)
+        except OSError as e:
+            raise OcirtError(f"linux.readonlyPaths: {path}: {e.strerror}") from None
+        finally:
+            os.close(fd)
+
+    def _mask(self, path: str) -> None:
+        try:
+            fd = paths.open_in_root(self.rootfd, path)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        try:
+            target = paths.fd_path(fd)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                sys.mount("tmpfs", target, "tmpfs", c.MS_RDONLY, "size=0k" if not self.cfg.mount_label else None)
+            else:
+                sys.mount(paths.fd_path(self.devnull), target, None, c.MS_BIND)
+        except OSError as e:
+            raise OcirtError(f"linux.maskedPaths: {path}: {e.strerror}") from None
+        finally:
+            os.close(fd)

@@ -1,0 +1,152 @@
+"""Container state on disk: /run/ocirt/<id>/state.json, and the derived status.
+
+The status is never stored; it is derived each time from facts that cannot
+go stale: whether the init pid still runs with the start time we recorded
+(so a recycled pid is not mistaken for the container), whether init still
+waits for `start` (start.sock exists), and whether the cgroup is frozen.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+
+from . import SPEC_VERSION
+from .errors import ConfigError, NotFound, OcirtError
+
+STATE_FILE = "state.json"
+START_SOCK = "start.sock"
+ID_RE = re.compile(r"^[\w+.-]+$")
+
+
+def check_id(cid: str) -> None:
+    if not cid or cid in (".", "..") or not ID_RE.match(cid):
+        raise ConfigError(f"invalid container id {cid!r}: use letters, digits, '_', '+', '-' and '.'")
+
+
+def now_rfc3339() -> str:
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Start time of pid in clock ticks (field 22 of /proc/pid/stat); None if gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+class Container:
+    """One container's state directory and the record saved in it."""
+
+    def __init__(self, root: str, cid: str, record: dict | None = None) -> None:
+        self.root = root
+        self.id = cid
+        self.dir = os.path.join(root, cid)
+        self.record: dict = record or {}
+        self._lock_fd: int | None = None
+
+    # --- loading and saving -------------------------------------------------
+    @classmethod
+    def load(cls, root: str, cid: str) -> "Container":
+        check_id(cid)
+        c = cls(root, cid)
+        try:
+            with open(os.path.join(c.dir, STATE_FILE), "rb") as f:
+                c.record = json.loads(f.read())
+        except FileNotFoundError:
+            raise NotFound(f"container {cid} does not exist") from None
+        except (OSError, ValueError) as e:
+            raise OcirtError(f"container {cid}: cannot read its state: {e}") from None
+        return c
+
+    def save(self) -> None:
+        tmp = os.path.join(self.dir, STATE_FILE + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.record, f)
+        os.rename(tmp, os.path.join(self.dir, STATE_FILE))
+
+    def make_dir(self) -> None:
+        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        try:
+            os.mkdir(self.dir, 0o700)
+        except FileExistsError:
+            raise OcirtError(f"container with id {self.id} already exists") from None
+
+    def remove_dir(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def lock(self) -> None:
+        """Serialise commands that change this container (flock on the state dir)."""
+        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._lock_fd = fd
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    # --- derived status -----------------------------------------------------
+    @property
+    def pid(self) -> int:
+        return self.record.get("pid", 0)
+
+    def init_alive(self) -> bool:
+        pid = self.pid
+        return pid > 0 and proc_start_time(pid) == self.record.get("pid_start")
+
+    def status(self) -> str:
+        if not self.record.get("pid"):
+            return "creating"
+        if not self.init_alive():
+            return "stopped"
+        if os.path.exists(self.path(START_SOCK)):
+            return "created"
+        if self.record.get("cgroup") and self.cgroup().is_frozen():
+            return "paused"
+        return "running"
+
+    def cgroup(self):
+        from .cgroups import load_manager
+
+        return load_manager(self.record["cgroup"])
+
+    def oci_state(self) -> dict:
+        """The state document the spec defines (plus runc's extra fields)."""
+        status = self.status()
+        r = self.record
+        return {
+            "ociVersion": SPEC_VERSION,
+            "id": self.id,
+            "pid": r.get("pid", 0) if status != "stopped" else 0,
+            "status": status,
+            "bundle": r.get("bundle", ""),
+            "rootfs": r.get("rootfs", ""),
+            "created": r.get("created", ""),
+            "owner": r.get("owner", ""),
+            "annotations": r.get("annotations") or {},
+        }
+
+    def hook_state(self, status: str | None = None) -> dict:
+        """State passed to hooks on stdin: the spec's fields only."""
+        st = self.oci_state()
+        if status:
+            st["status"] = status
+        return {k: st[k] for k in ("ociVersion", "id", "status", "pid", "bundle", "annotations")}
+
+
+def list_ids(root: str) -> list[str]:
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if ID_RE.match(n) and os.path.exists(os.path.join(root, n, STATE_FILE)))

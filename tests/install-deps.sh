@@ -1,0 +1,16 @@
+#!/bin/bash
+# Everything the runtime and its tests need on a fresh Debian machine, then
+# ocirt itself.  Idempotent: skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+debs=(busybox-static libseccomp-dev uidmap iproute2 gcc)
+missing=()
+for d in "${debs[@]}"; do
+    dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+python3 -m pip install -q --disable-pip-version-check jsonschema cffi pytest setuptools wheel
+python3 -m pip install -q --disable-pip-version-check --force-reinstall --no-deps --no-build-isolation .
