@@ -92,16 +92,32 @@ class Manager:
         raise NotImplementedError
 
 
+# runc's CPUSet stats integers: printed even when zero.
+CPUSET_FLAGS = ("cpu_exclusive", "mem_hardwall", "mem_exclusive", "memory_migrate",
+                "memory_spread_page", "memory_spread_slab", "memory_pressure",
+                "sched_load_balance", "sched_relax_domain_level")
+
+
 def empty_stats() -> dict:
     """The skeleton of runc's events 'data' object (types.Stats): Go prints
     the fields without omitempty even when they are zero."""
     entry = {"limit": 0, "failcnt": 0}
     return {
         "cpu": {"usage": {"kernel": 0, "user": 0}, "throttling": {}},
-        "cpuset": {},
+        "cpuset": dict.fromkeys(CPUSET_FLAGS, 0),
         "memory": {"usage": dict(entry), "swap": dict(entry), "kernel": dict(entry),
                    "kernelTCP": dict(entry)},
         "pids": {},
         "blkio": {},
         "hugetlb": {},
     }
+
+
+def omit_zero(st: dict) -> dict:
+    """runc marks these structs `omitzero`: an all-zero one is left out."""
+    for group, keys in (("cpu", ("usage", "throttling")),
+                        ("memory", ("usage", "swap", "kernel", "kernelTCP"))):
+        for key in keys:
+            if not any(st[group].get(key, {}).values()):
+                st[group].pop(key, None)
+    return st

@@ -129,6 +129,21 @@ def read_keyed(path: str, name: str) -> dict[str, int]:
     return out
 
 
+def read_psi(path: str, name: str) -> dict:
+    """A pressure file as runc's PSIStats ({"some": {...}, "full": {...}},
+    all-zero halves left out)."""
+    out = {}
+    for line in (read_opt(path, name) or "").splitlines():
+        kind, *fields = line.split()
+        data = {}
+        for field in fields:
+            key, _, value = field.partition("=")
+            data[key] = int(value) if key == "total" else float(value)
+        if any(data.values()):
+            out[kind] = data
+    return out
+
+
 def exists(path: str, name: str) -> bool:
     return os.path.exists(path + "/" + name)
 

@@ -62,6 +62,9 @@ V2_FILES = {
     "io.weight": "default 100", "io.max": "", "io.stat": "8:0 rbytes=10 wbytes=20 rios=1 wios=2",
     "hugetlb.2MB.max": "max", "hugetlb.2MB.rsvd.max": "max", "hugetlb.2MB.current": "0",
     "hugetlb.2MB.events": "max 0", "rdma.max": "",
+    "cpu.pressure": "some avg10=1.50 avg60=0.00 avg300=0.00 total=42\n"
+                    "full avg10=0.00 avg60=0.00 avg300=0.00 total=0",
+    "memory.pressure": "some avg10=0.00 avg60=0.00 avg300=0.00 total=0",
 }
 
 

@@ -159,10 +159,14 @@ def test_stats(fake_v2):
     assert st["cpu"]["throttling"] == {"periods": 5, "throttledPeriods": 1, "throttledTime": 2000}
     mem = st["memory"]
     assert mem["usage"] == {"usage": 8192, "max": 16384, "limit": 2**64 - 1, "failcnt": 2}
-    assert mem["swap"]["usage"] == 8192 + 4096
+    assert mem["swap"]["usage"] == 8192 + 4096 and mem["swap"]["limit"] == 2**64 - 1
     assert mem["cache"] == 4096 and mem["raw"]["anon"] == 4096
     assert st["pids"] == {"current": 2}
     assert st["blkio"]["ioServiceBytesRecursive"] == [
         {"major": 8, "op": "Read", "value": 10}, {"major": 8, "op": "Write", "value": 20}]
     assert st["hugetlb"] == {"2MB": {"failcnt": 0}}
-    assert st["cpuset"] == {"cpus": [0, 1], "mems": [0]}
+    assert st["cpuset"]["cpus"] == [0, 1] and st["cpuset"]["mems"] == [0]
+    assert st["cpuset"]["sched_load_balance"] == 0  # Go prints the zero
+    assert st["cpu"]["psi"] == {"some": {"avg10": 1.5, "avg60": 0.0, "avg300": 0.0, "total": 42}}
+    assert "psi" not in st["memory"]
+    assert "kernelTCP" not in st["memory"]  # all zero: omitted like runc's omitzero

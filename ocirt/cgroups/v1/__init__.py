@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 from ocirt.cgroups import common
-from ocirt.cgroups.base import Manager, empty_stats
+from ocirt.cgroups.base import Manager, empty_stats, omit_zero
 from ocirt.errors import ConfigError, OcirtError
 
 # Controllers runc's fs manager joins; the value is the module that applies
@@ -116,7 +116,7 @@ class V1Manager(Manager):
         for ctrl, mod in SUBSYSTEMS.items():
             if mod and ctrl in self.paths and hasattr(_module(mod), "stats"):
                 _module(mod).stats(self.paths[ctrl], st)
-        return st
+        return omit_zero(st)
 
     def oom_events(self):
         if "memory" not in self.paths:

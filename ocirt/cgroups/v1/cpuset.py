@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ocirt.cgroups.base import CPUSET_FLAGS
 from ocirt.cgroups.common import Context, read_opt, section, write
 
 SPEC = "linux.resources.cpu"
@@ -23,15 +24,9 @@ def inherit(path: str) -> None:
             write(path, fname, read_opt(parent, fname) or "")
 
 
-# runc's CPUSet stats: these are always present, as integers.
-FLAGS = ("cpu_exclusive", "mem_hardwall", "mem_exclusive", "memory_migrate",
-         "memory_spread_page", "memory_spread_slab", "memory_pressure",
-         "sched_load_balance", "sched_relax_domain_level")
-
-
 def stats(path: str, st: dict) -> None:
     cpuset = st["cpuset"]
-    for flag in FLAGS:
+    for flag in CPUSET_FLAGS:
         cpuset[flag] = int(read_opt(path, "cpuset." + flag) or 0)
     for key, fname in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
         values = expand_list(read_opt(path, fname) or "")

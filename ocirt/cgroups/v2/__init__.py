@@ -6,7 +6,7 @@ import importlib
 import os
 
 from ocirt.cgroups import common
-from ocirt.cgroups.base import Manager, empty_stats
+from ocirt.cgroups.base import Manager, empty_stats, omit_zero
 from ocirt.errors import ConfigError, OcirtError
 
 # Applied in this order; unified comes last so raw keys override.
@@ -123,7 +123,12 @@ class V2Manager(Manager):
         st = empty_stats()
         for name in STATS:
             _module(name).stats(self.path, st)
-        return st
+        for group, fname in (("cpu", "cpu.pressure"), ("memory", "memory.pressure"),
+                             ("blkio", "io.pressure")):
+            psi = common.read_psi(self.path, fname)
+            if psi:
+                st[group]["psi"] = psi
+        return omit_zero(st)
 
     def oom_events(self):
         from ocirt.cgroups.oom import V2OomEvents

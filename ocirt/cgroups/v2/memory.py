@@ -79,11 +79,11 @@ def stats(path: str, st: dict) -> None:
     usage = parse_uint(read_opt(path, "memory.current"))
     swap = read_opt(path, "memory.swap.current")
     if swap is not None:
-        # runc reports v1-style memory+swap figures
-        swap_events = read_keyed(path, "memory.swap.events")
-        entry = _entry(swap, read_opt(path, "memory.swap.max"), read_opt(path, "memory.swap.peak"),
-                       swap_events.get("max", 0))
+        # runc reports v1-style memory+swap figures; a combined peak is unknown
+        entry = _entry(swap, read_opt(path, "memory.swap.max"), None, 0)
         entry["usage"] = entry.get("usage", 0) + usage
+        if entry["limit"] != MAX_UINT64:
+            entry["limit"] = min(entry["limit"] + mem["usage"]["limit"], MAX_UINT64)
         mem["swap"] = entry
     mem["kernel"] = {"limit": 0, "failcnt": 0}
     if raw.get("kernel"):
