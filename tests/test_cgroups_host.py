@@ -90,6 +90,23 @@ def test_child_joins_every_hierarchy(make_manager, children):
     assert m.pids() == [p.pid]
 
 
+def test_default_path_is_below_own_cgroup(children):
+    cid = f"ocirt-test-{uuid.uuid4().hex[:8]}"
+    m = new_manager(None, cid)
+    m.create({})
+    try:
+        p = children("sleep", "60")
+        m.add_pid(p.pid)
+        with open("/proc/self/cgroup") as f:
+            own = {line.split(":", 2)[1]: line.rstrip("\n").split(":", 2)[2] for line in f}
+        with open(f"/proc/{p.pid}/cgroup") as f:
+            for line in f:
+                _, ctrls, path = line.rstrip("\n").split(":", 2)
+                assert path == (own[ctrls].rstrip("/") + "/" + cid), line
+    finally:
+        m.destroy()
+
+
 def test_memory_limit_file(make_manager):
     m = make_manager({"memory": {"limit": 64 * MB}})
     if m.version == 1:

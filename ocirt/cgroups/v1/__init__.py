@@ -62,9 +62,14 @@ class V1Manager(Manager):
 
     def _check_mounted(self, res: dict) -> None:
         for ctrl, spec in common.requested(res):
-            if ctrl not in self.paths:
-                raise ConfigError(f"cgroup: cannot apply {spec}: the host has no {ctrl} cgroup "
-                                  "controller mounted; remove it from config.json")
+            if ctrl in self.paths:
+                continue
+            if self.rootless:
+                raise ConfigError(f"cgroup: cannot apply {spec}: this rootless container has no "
+                                  f"{ctrl} cgroup it may write to; cgroup resources need root "
+                                  "or a delegated cgroup v2 sub-tree")
+            raise ConfigError(f"cgroup: cannot apply {spec}: the host has no {ctrl} cgroup "
+                              "controller mounted; remove it from config.json")
         if res.get("unified") and "" not in self.paths:
             raise ConfigError("cgroup: cannot apply linux.resources.unified: the host has no "
                               "cgroup v2 hierarchy; remove it or use a cgroup v2 host")
