@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 
-from . import hooks, log, namespaces, sync
+from . import faults, hooks, log, namespaces, sync
 from .config.load import load_bundle
 from .config.model import Config
 from .errors import OcirtError
@@ -43,6 +43,7 @@ def create(root: str, cid: str, opts: CreateOptions) -> Container:
     ct = Container(root, cid, {"bundle": bundle, "rootfs": cfg.rootfs, "created": now_rfc3339(),
                                "owner": _owner(), "annotations": cfg.annotations, "config": raw})
     ct.make_dir()
+    faults.point("create:state-dir")
     undo: list = [ct.remove_dir]
     try:
         _create_in(ct, cfg, opts, undo)
@@ -81,9 +82,13 @@ def _create_in(ct: Container, cfg: Config, opts: CreateOptions, undo: list) -> N
     mgr = new_manager(cfg.cgroups_path, ct.id, rootless=opts.rootless)
     mgr.create(cfg.resources, cfg.devices)
     undo.append(mgr.destroy)
+    faults.point("create:cgroup")
     for w in mgr.warnings:
         log.warn(w)
     ct.record["cgroup"] = mgr.to_state()
+    # Saved before anything runs, so `delete --force` can undo a create whose
+    # runtime was killed half-way (status "creating").
+    ct.save()
     launch = _launch(ct, cfg, opts, mgr)
     parent, child = unixsock.pair()
     launch.sock = child
@@ -129,6 +134,7 @@ def _console(path: str) -> int:
 def _handshake(ct: Container, cfg: Config, sock, pid: int, mgr, undo: list) -> None:
     try:
         sync.expect(sock, sync.NS_READY)
+        faults.point("create:forked")
         mgr.add_pid(pid)
         if cfg.namespaces.get("user") == "":
             namespaces.write_id_maps(pid, cfg.uid_mappings, cfg.gid_mappings)
@@ -141,6 +147,8 @@ def _handshake(ct: Container, cfg: Config, sock, pid: int, mgr, undo: list) -> N
 
     ct.record["pid"] = init_pid
     ct.record["pid_start"] = proc_start_time(init_pid)
+    ct.save()
+    faults.point("create:init-pid")
     msg = sync.expect(sock, sync.CREATED, "container init") if not _wants_hooks(cfg) else None
     if msg is None:
         sync.expect(sock, sync.RUN_HOOKS)
@@ -149,6 +157,8 @@ def _handshake(ct: Container, cfg: Config, sock, pid: int, mgr, undo: list) -> N
         hooks.run_stage("createRuntime", cfg.hooks, state)
         sync.send(sock, sync.HOOKS_DONE, state=state)
         sync.expect(sock, sync.CREATED)
+    faults.point("create:before-save")
+    ct.record["ready"] = True
     ct.save()
 
 
@@ -188,6 +198,7 @@ def start(ct: Container) -> None:
     except OSError as e:
         raise OcirtError(f"container {ct.id}: cannot reach its init: {e.strerror}") from None
     os.unlink(path)
+    faults.point("start:connected")
     try:
         sync.send(conn, sync.START, state=ct.hook_state("created"))
         await_exec(ct, conn)

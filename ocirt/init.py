@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 
-from . import hooks, namespaces, process, sync
+from . import faults, hooks, namespaces, process, sync
 from .config.model import Config
 from .errors import OcirtError
 from .linux import constants as c
@@ -93,6 +93,7 @@ def init(launch: Launch) -> None:
         _setup(launch)
         listener = unixsock.listen(os.path.join(launch.state_dir, START_SOCK), unixsock.SOCK_SEQPACKET)
         _rootfs(launch)
+        faults.point("init:rootfs")
         proc = cfg.process
         exe = process.resolve_executable(proc)
         _stdio(launch)

@@ -109,6 +109,8 @@ class Container:
             return "creating"
         if not self.init_alive():
             return "stopped"
+        if not self.record.get("ready"):
+            return "creating"
         if os.path.exists(self.path(START_SOCK)):
             return "created"
         if self.record.get("cgroup") and self.cgroup().is_frozen():

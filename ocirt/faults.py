@@ -1,0 +1,14 @@
+"""Named fault points for crash testing: OCIRT_FAULT=<name> makes the process
+that reaches that point SIGKILL itself there, so tests can check that
+`delete --force` cleans up after a runtime killed at any step of create."""
+from __future__ import annotations
+
+import os
+import signal
+
+_armed = os.environ.get("OCIRT_FAULT")
+
+
+def point(name: str) -> None:
+    if _armed == name:
+        os.kill(os.getpid(), signal.SIGKILL)
