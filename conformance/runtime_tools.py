@@ -167,12 +167,22 @@ def _stderr_reason(stderr: str) -> str:
     return " | ".join(useful[-6:])[:1500]
 
 
+_VAGUE = ("", "expected '', got ''")
+
+
+def _add_stderr(f: Failure, stderr: str) -> None:
+    """'not ok 7 - exit status 1' says nothing: the runtime's message is on stderr."""
+    vague = f.reason.strip() in _VAGUE or "exit status" in f.description
+    extra = _stderr_reason(stderr) if vague else ""
+    if extra and extra not in f.reason:
+        f.reason = f"{f.reason} | stderr: {extra}" if f.reason.strip() not in _VAGUE else extra
+    f.reason = " ".join(f.reason.split())
+
+
 def collect_failures(tap: TapResult, stderr: str, exit_code: int | None) -> list[Failure]:
     failures = [_point_failure(p) for p in tap.points if p.outcome == "fail"]
     for f in failures:
-        if not f.reason:  # e.g. "not ok 7 - exit status 1": the why is on stderr
-            f.reason = _stderr_reason(stderr)
-        f.reason = " ".join(f.reason.split())
+        _add_stderr(f, stderr)
     crashed = exit_code not in (0, None) or tap.bail_out or not tap.plan_ok
     if crashed and not failures:
         why = tap.bail_out or _stderr_reason(stderr) or f"exit code {exit_code}"
