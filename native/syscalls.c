@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
@@ -107,9 +108,35 @@ int oc_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
                   const char *to_path, unsigned int flags)
 { RET(syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags)); }
 
-/* fork(2) with extra clone flags (new namespaces) in one step: the child
- * starts inside the new pid namespace as its pid 1.  Returns the child's pid
- * in the parent, 0 in the child.  Only safe from a single-threaded process,
- * which the runtime is. */
-int oc_fork_into(int flags)
-{ RET(syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), NULL, NULL, NULL, 0)); }
+int oc_ioprio_set(int which, int who, int ioprio)
+{ RET(syscall(SYS_ioprio_set, which, who, ioprio)); }
+
+/* sched_setattr(2): the only call that sets every field of process.scheduler
+ * (deadline parameters, flags); glibc has no wrapper. */
+int oc_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
+                     uint32_t priority, uint64_t runtime, uint64_t deadline,
+                     uint64_t period)
+{
+    struct {
+        uint32_t size, sched_policy;
+        uint64_t sched_flags;
+        int32_t sched_nice;
+        uint32_t sched_priority;
+        uint64_t sched_runtime, sched_deadline, sched_period;
+    } attr = { 48, policy, flags, nice, priority, runtime, deadline, period };
+    RET(syscall(SYS_sched_setattr, pid, &attr, 0));
+}
+
+int oc_personality(unsigned long persona)
+{ RET(syscall(SYS_personality, persona)); }
+
+/* The filesystem type of an open file, to check that what we are about to
+ * write to is really procfs and not something the image put there. */
+int oc_fstatfs_type(int fd, long *type)
+{
+    struct statfs st;
+    if (fstatfs(fd, &st) < 0)
+        return -errno;
+    *type = (long)st.f_type;
+    return 0;
+}

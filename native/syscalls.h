@@ -24,4 +24,9 @@ int oc_mount_setattr_ro(int dirfd, const char *path, unsigned int at_flags);
 int oc_open_tree(int dirfd, const char *path, unsigned int flags);
 int oc_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
                   const char *to_path, unsigned int flags);
-int oc_fork_into(int flags);
+int oc_ioprio_set(int which, int who, int ioprio);
+int oc_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
+                     uint32_t priority, uint64_t runtime, uint64_t deadline,
+                     uint64_t period);
+int oc_personality(unsigned long persona);
+int oc_fstatfs_type(int fd, long *type);

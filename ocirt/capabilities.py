@@ -32,28 +32,30 @@ def last_cap() -> int:
         return len(NAMES) - 1
 
 
-def mask(names: list[str], warnings: list[str] | None = None) -> int:
-    """Bit mask of the named capabilities; unknown names are skipped with a
-    warning, as runc does, so a config written for a newer kernel still runs."""
+def mask(names: list[str]) -> int:
+    """Bit mask of the named capabilities (names were checked by the config
+    checker; exec --cap names are checked here).  A capability this kernel
+    does not have is left out, so a config written for a newer kernel runs."""
     bits = 0
     top = last_cap()
     for name in names:
-        n = NUMBERS.get(name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper())
-        if n is None or n > top:
-            if warnings is not None:
-                warnings.append(f"unknown capability {name!r} ignored")
-            continue
-        bits |= 1 << n
+        n = NUMBERS.get(name)
+        if n is None:
+            from .errors import ConfigError
+
+            raise ConfigError(f"unknown capability {name!r}")
+        if n <= top:
+            bits |= 1 << n
     return bits
 
 
 class CapSets:
     __slots__ = SETS
 
-    def __init__(self, caps: dict | None, warnings: list[str] | None = None) -> None:
+    def __init__(self, caps: dict | None) -> None:
         caps = caps or {}
         for s in SETS:
-            setattr(self, s, mask(caps.get(s) or [], warnings))
+            setattr(self, s, mask(caps.get(s) or []))
 
 
 def drop_bounding(sets: CapSets) -> None:

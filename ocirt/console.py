@@ -20,8 +20,8 @@ TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
 
 
-def open_pty(size: tuple[int, int] | None) -> tuple[int, int]:
-    """Return (master, slave) of a new pty from the current root's /dev/ptmx."""
+def open_pty(size: tuple[int, int] | None) -> tuple[int, int, str]:
+    """Return (master, slave, slave path) of a new pty from the current root's /dev/ptmx."""
     try:
         master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as e:
@@ -31,7 +31,28 @@ def open_pty(size: tuple[int, int] | None) -> tuple[int, int]:
     slave = os.open(f"/dev/pts/{num}", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     if size:
         set_size(slave, *size)
-    return master, slave
+    return master, slave, f"/dev/pts/{num}"
+
+
+def bind_console(pts_path: str) -> None:
+    """Make /dev/console the container's terminal, as runc does (bind of the
+    pty slave).  Resolved inside the container's root: /dev/console may be a
+    symlink planted by the image."""
+    from . import paths
+    from .linux import constants as c
+    from .linux import sys
+
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = paths.make_target(root, "/dev/console", False)
+    finally:
+        os.close(root)
+    try:
+        sys.mount(pts_path, paths.fd_path(fd), None, c.MS_BIND)
+    except OSError as e:
+        raise OcirtError(f"process.terminal: cannot bind {pts_path} on /dev/console: {e.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def set_size(fd: int, rows: int, cols: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 
-from . import faults, hooks, log, namespaces, sync
+from . import faults, hooks, log, lsm, namespaces, sync
 from .config.load import load_bundle
 from .config.model import Config
 from .errors import OcirtError
@@ -39,7 +39,7 @@ def create(root: str, cid: str, opts: CreateOptions) -> Container:
         raise OcirtError("cannot allocate tty if ocirt will detach without setting console socket: pass --console-socket")
     if not cfg.process.terminal and opts.console_socket:
         raise OcirtError("cannot use console socket if ocirt will not detach or allocate tty: remove --console-socket or set process.terminal")
-    _check_lsm(cfg)
+    lsm.check_host(cfg.process.apparmor)
     ct = Container(root, cid, {"bundle": bundle, "rootfs": cfg.rootfs, "created": now_rfc3339(),
                                "owner": _owner(), "annotations": cfg.annotations, "config": raw})
     ct.make_dir()
@@ -59,21 +59,6 @@ def create(root: str, cid: str, opts: CreateOptions) -> Container:
 
 def _owner() -> str:
     return "" if os.geteuid() == 0 else str(os.geteuid())
-
-
-def _check_lsm(cfg: Config) -> None:
-    """runc: an AppArmor profile on a host without AppArmor is an error;
-    an SELinux label on a host without SELinux is ignored."""
-    if cfg.process.apparmor and not _apparmor_enabled():
-        raise OcirtError(f"process.apparmorProfile {cfg.process.apparmor!r}: apparmor is not enabled on this host; remove the profile")
-
-
-def _apparmor_enabled() -> bool:
-    try:
-        with open("/sys/module/apparmor/parameters/enabled") as f:
-            return f.read().startswith("Y") and os.path.exists("/sys/kernel/security/apparmor")
-    except OSError:
-        return False
 
 
 def _create_in(ct: Container, cfg: Config, opts: CreateOptions, undo: list) -> None:

@@ -37,6 +37,7 @@ def _joiner(sock: unixsock.Socket, pidfd: int, flags: int, proc: Process, seccom
             console_fd: int | None, preserve_fds: int) -> None:
     """Runs in the forked joiner. Never returns."""
     try:
+        sys.prctl(c.PR_SET_DUMPABLE, 0)  # see init.intermediate
         sys.setns(pidfd, flags)
         os.close(pidfd)
         pid = os.fork()
@@ -65,7 +66,7 @@ def _process(sock: unixsock.Socket, proc: Process, seccomp_filter, console_fd: i
         process.enter_cwd(proc)
         exe = process.resolve_executable(proc)
         if proc.terminal:
-            master, slave = console.open_pty(proc.console_size)
+            master, slave, _pts = console.open_pty(proc.console_size)
             console.make_controlling(slave)
             console.send_master(console_fd, master)
             os.close(master)

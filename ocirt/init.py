@@ -54,6 +54,9 @@ def intermediate(launch: Launch) -> None:
     """Enter/create namespaces, fork the init, report its pid. Never returns."""
     cfg = launch.cfg
     try:
+        # Non-dumpable from here to execve: no process of the container may
+        # open /proc/<pid>/exe or mem of the runtime (CVE-2019-5736).
+        sys.prctl(c.PR_SET_DUMPABLE, 0)
         userns = cfg.namespaces.get("user")
         if userns:
             namespaces.join("user", userns)
@@ -111,13 +114,18 @@ def init(launch: Launch) -> None:
         state = msg.get("state") or {}
         hooks.run_stage("startContainer", cfg.hooks, state)
         process.become(proc, launch.seccomp, process.setgroups_allowed(), exe,
-                       lambda fd: unixsock.send_fds(conn, b'{"type": "SECCOMP_LISTENER"}', [fd]))
+                       lambda fd: unixsock.send_fds(conn, b'{"type": "SECCOMP_LISTENER"}', [fd]),
+                       cfg.personality)
     except BaseException as e:  # noqa: BLE001
         _fail(conn, e)
 
 
 def _setup(launch: Launch) -> None:
     cfg = launch.cfg
+    if cfg.namespaces.get("network") == "":
+        from .network import loopback_up
+
+        loopback_up()
     if cfg.hostname is not None and "uts" in cfg.namespaces:
         sys.sethostname(cfg.hostname)
     if cfg.domainname is not None and "uts" in cfg.namespaces:
@@ -163,7 +171,9 @@ def _stdio(launch: Launch) -> None:
         return
     from . import console
 
-    master, slave = console.open_pty(launch.cfg.process.console_size)
+    master, slave, pts = console.open_pty(launch.cfg.process.console_size)
+    if "mount" in launch.cfg.namespaces:
+        console.bind_console(pts)
     console.make_controlling(slave)
     console.send_master(launch.console_fd, master)
     os.close(master)

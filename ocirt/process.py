@@ -11,7 +11,7 @@ import os
 import resource
 import signal
 
-from . import capabilities
+from . import capabilities, lsm
 from .config.model import Process
 from .errors import OcirtError
 from .linux import constants as c
@@ -117,12 +117,47 @@ def set_home(proc: Process, env: list[str]) -> list[str]:
     return env + ["HOME=" + home]
 
 
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
+                  "SCHED_ISO": 4, "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02,
+               "SCHED_FLAG_DL_OVERRUN": 0x04, "SCHED_FLAG_KEEP_POLICY": 0x08,
+               "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+               "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+
+def set_attributes(proc: Process, personality: dict | None) -> None:
+    """Scheduler, I/O priority and personality: while still privileged,
+    since real-time policies need CAP_SYS_NICE."""
+    sch = proc.scheduler
+    try:
+        if sch:
+            flags = 0
+            for name in sch.get("flags") or []:
+                flags |= SCHED_FLAGS[name]
+            sys.sched_setattr(SCHED_POLICIES[sch["policy"]], flags, sch.get("nice", 0),
+                              sch.get("priority", 0), sch.get("runtime", 0),
+                              sch.get("deadline", 0), sch.get("period", 0))
+        if proc.io_priority:
+            io = proc.io_priority
+            sys.ioprio_set(1, 0, IOPRIO_CLASSES[io["class"]] << 13 | io.get("priority", 0))
+        if personality:
+            sys.personality(PERSONALITY_DOMAINS[personality["domain"]])
+    except KeyError as e:
+        raise OcirtError(f"process: unknown value {e.args[0]!r} in scheduler/ioPriority/personality") from None
+    except OSError as e:
+        raise OcirtError(f"process: cannot apply scheduler/ioPriority/personality: {e.strerror}") from None
+
+
 def become(proc: Process, seccomp_filter, setgroups_allowed: bool, exe: str,
-           on_listener=None) -> None:
+           on_listener=None, personality: dict | None = None) -> None:
     """Turn this process into the container process and execve. Never returns.
 
     on_listener(fd) hands a seccomp notify listener to the runtime, which
     forwards it to linux.seccomp.listenerPath (the container cannot reach it)."""
+    set_attributes(proc, personality)
+    lsm.apply_exec_labels(proc.apparmor, proc.selinux)
     caps = capabilities.CapSets(proc.capabilities)
     capabilities.drop_bounding(caps)
     if proc.no_new_privileges:

@@ -72,6 +72,12 @@ def main(ctx, parsed) -> int:
     if not spec.get("args"):
         raise ConfigError("exec: process.args must not be empty")
     proc = Process(spec)
+    from ..capabilities import CapSets
+
+    CapSets(proc.capabilities)  # unknown --cap names fail here, not in the container
+    from ..lsm import check_host
+
+    check_host(proc.apparmor)
     if proc.terminal and not f["console_socket"] and f["detach"]:
         raise OcirtError("cannot allocate tty if ocirt will detach without setting console socket")
     console_fd, relay_sock = _console(proc, f["console_socket"])

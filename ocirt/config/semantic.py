@@ -43,6 +43,7 @@ class _Checker:
         return ns is not None
 
     def run(self) -> None:
+        self.version()
         self.root()
         self.process()
         self.user_ns()
@@ -54,6 +55,11 @@ class _Checker:
         self.hooks()
         if self.linux.get("rootfsPropagation", "") not in PROPAGATIONS:
             self.fail("linux.rootfsPropagation", f"unknown propagation {self.linux['rootfsPropagation']!r}")
+
+    def version(self) -> None:
+        major = str(self.c.get("ociVersion", "")).split(".")[0]
+        if major != "1":
+            self.fail("ociVersion", f"unsupported version {self.c.get('ociVersion')!r}: ocirt implements runtime-spec 1.x")
 
     def root(self) -> None:
         root = self.c.get("root")
@@ -79,9 +85,18 @@ class _Checker:
             if rl.get("soft", 0) > rl.get("hard", 0):
                 self.fail(f"process.rlimits[{i}]", f"soft limit of {kind} is above its hard limit")
             seen.add(kind)
+        self.capabilities(proc.get("capabilities") or {})
         for i, env in enumerate(proc.get("env") or []):
             if "=" not in env:
                 self.fail(f"process.env[{i}]", f"{env!r} is not of the form KEY=value")
+
+    def capabilities(self, caps: dict) -> None:
+        from ..capabilities import NUMBERS
+
+        for kind, names in caps.items():
+            for i, name in enumerate(names or []):
+                if name not in NUMBERS:
+                    self.fail(f"process.capabilities.{kind}[{i}]", f"unknown capability {name!r}")
 
     def user_ns(self) -> None:
         userns = self.ns.get("user")
@@ -116,8 +131,9 @@ class _Checker:
 
     def mounts(self) -> None:
         for i, m in enumerate(self.c.get("mounts") or []):
-            if not m.get("destination"):
-                self.fail(f"mounts[{i}].destination", "missing mount destination")
+            dest = m.get("destination") or ""
+            if not dest.startswith("/"):
+                self.fail(f"mounts[{i}].destination", f"mount destination {dest!r} must be an absolute path inside the container")
             if (m.get("uidMappings") or m.get("gidMappings")) and "idmap" not in (m.get("options") or []) \
                     and "ridmap" not in (m.get("options") or []):
                 if m.get("type") not in (None, "bind", "none"):

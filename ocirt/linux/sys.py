@@ -102,6 +102,20 @@ def move_mount(from_fd: int, from_path: str, to_fd: int, to_path: str, flags: in
     _check(lib.oc_move_mount(from_fd, from_path.encode(), to_fd, to_path.encode(), flags), to_path)
 
 
-def fork_into(flags: int) -> int:
-    """fork(2) that also creates the namespaces in flags (clone(2))."""
-    return _check(lib.oc_fork_into(flags))
+def ioprio_set(which: int, who: int, ioprio: int) -> None:
+    _check(lib.oc_ioprio_set(which, who, ioprio))
+
+
+def sched_setattr(policy: int, flags: int = 0, nice: int = 0, priority: int = 0,
+                  runtime: int = 0, deadline: int = 0, period: int = 0) -> None:
+    _check(lib.oc_sched_setattr(0, policy, flags, nice, priority, runtime, deadline, period))
+
+
+def personality(persona: int) -> int:
+    return _check(lib.oc_personality(persona))
+
+
+def fstatfs_type(fd: int) -> int:
+    out = ffi.new("long *")
+    _check(lib.oc_fstatfs_type(fd, out))
+    return out[0]
