@@ -89,3 +89,22 @@ def test_crash_without_tap_uses_stderr() -> None:
     fails = rt.collect_failures(tap, "failed to create the container\nunknown version specified\n", 1)
     assert rt._status(tap, 1, False) == "error"
     assert "unknown version specified" in fails[0].reason
+
+
+def test_known_failures_turn_fail_into_xfail() -> None:
+    tap = parse_tap(SKIPS_AND_FAILS)
+    failures = rt.collect_failures(tap, "", 0)
+    r = rt.ExecResult(name="process_rlimits", status="fail", exit_code=0, duration=0.1,
+                      planned=4, failures=failures)
+    known = [{"test": "process_rlimits", "match": "RLIMIT_NOFILE", "kind": "suite-bug"}]
+    rt.apply_known([r], known)
+    assert r.status == "fail"  # the pids failure is not known
+    known.append({"test": "process_rlimits", "match": "pids", "kind": "suite-bug"})
+    rt.apply_known([r], known)
+    assert r.status == "xfail"
+    assert rt.totals([r])["unexpected_failures"] == 0
+
+
+def test_shipped_known_failures_parse() -> None:
+    entries = rt.load_known(rt.KNOWN_PATH)
+    assert entries and all({"test", "kind", "reason"} <= set(e) for e in entries)
