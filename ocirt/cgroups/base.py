@@ -65,23 +65,28 @@ class Manager:
 
     def _make_dir(self, key: str, needed: bool) -> bool:
         """mkdir -p one hierarchy's dir; False when rootless mode skipped it."""
+        path = self.paths[key]
         try:
-            common.make_dirs(self.paths[key], self.created)
-            return True
+            common.make_dirs(path, self.created)
         except common.DirError as err:
             if not (self.rootless and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS)):
                 raise
-            self._rootless_skip(key, err, needed)
+            self._rootless_skip(key, err.strerror, needed)
             return False
+        if self.rootless and not os.access(path + "/cgroup.procs", os.W_OK):
+            # an existing cgroup that is not delegated to us
+            self._rootless_skip(key, "cgroup.procs is not writable", needed)
+            return False
+        return True
 
-    def _rootless_skip(self, key: str, err: common.DirError, needed: bool) -> None:
+    def _rootless_skip(self, key: str, why: str, needed: bool) -> None:
         """A hierarchy we may not write to: fine for rootless without limits."""
         if needed:
-            raise ConfigError(f"cgroup: cannot create {self.paths[key]}: {err.strerror}; "
+            raise ConfigError(f"cgroup: cannot create {self.paths[key]}: {why}; "
                               "cgroup resources need root or a delegated cgroup v2 "
                               "sub-tree; remove linux.resources or run as root")
         self.warnings.append(f"rootless: not using the {key or 'unified'} cgroup "
-                             f"{self.paths[key]} ({err.strerror})")
+                             f"{self.paths[key]} ({why})")
         del self.paths[key]
 
     # Overridden by the v1 / v2 managers.
