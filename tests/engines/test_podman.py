@@ -1,0 +1,280 @@
+"""podman (with conmon) running containers on ocirt.
+
+podman is pointed at ocirt through a private containers.conf: ocirt is
+registered in [engine.runtimes] and in runtime_supports_json (so podman
+passes `--log-format=json --log FILE` as it does to runc), cgroupfs and a
+file events log (no systemd), no network, and default_ulimits low enough to
+be settable without CAP_SYS_RESOURCE.  Storage lives in a temp dir.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+
+from enginelib import Shim, assert_no_leftovers, run, run_pty, wait_for  # noqa: F401
+
+IMAGE = "localhost/ocirt-busybox:latest"
+
+pytestmark = pytest.mark.skipif(shutil.which("podman") is None or shutil.which("conmon") is None,
+                                reason="podman/conmon not installed (tests/engines/install.sh)")
+
+
+class Podman:
+    def __init__(self, base, shim: Shim) -> None:
+        self.base, self.shim = base, shim
+        conf = base / "containers.conf"
+        conf.write_text(f"""\
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+netns = "none"
+log_driver = "k8s-file"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "{base}/events.log"
+tmp_dir = "{base}/libpod-tmp"
+static_dir = "{base}/storage/libpod"
+volume_path = "{base}/storage/volumes"
+runtime = "ocirt"
+runtime_supports_json = ["ocirt", "crun", "runc"]
+
+[engine.runtimes]
+ocirt = ["{shim.path}"]
+""")
+        self.env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_CONFIG", "CONTAINER_HOST", "CONTAINERS_CONF")}
+        self.env["CONTAINERS_CONF"] = str(conf)
+        self.env["CONTAINERS_STORAGE_CONF"] = str(base / "storage.conf")
+        self.env["CONTAINERS_REGISTRIES_CONF"] = str(base / "registries.conf")
+        (base / "registries.conf").write_text("unqualified-search-registries = []\n")
+        self.storage("overlay")
+
+    def storage(self, driver: str) -> None:
+        (self.base / "storage.conf").write_text(
+            f'[storage]\ndriver = "{driver}"\ngraphroot = "{self.base}/storage"\nrunroot = "{self.base}/runroot"\n')
+
+    def __call__(self, *args: str, check: bool = False, **kw):
+        return run(["podman", *args], env=self.env, check=check, **kw)
+
+    def pty(self, *args: str, **kw):
+        return run_pty(["podman", *args], env=self.env, **kw)
+
+    def inspect(self, name: str, fmt: str) -> str:
+        return self("inspect", "-f", fmt, name, check=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def podman(engine_base, shim, rootfs_tar):
+    pm = Podman(engine_base, shim)
+    r = pm("import", str(rootfs_tar), IMAGE)
+    if r.returncode != 0:
+        pm.storage("vfs")
+        r = pm("import", str(rootfs_tar), IMAGE)
+    if r.returncode != 0:
+        pytest.skip(f"podman cannot import an image here: {r}")
+    r = pm("run", "--rm", IMAGE, "true")
+    if r.returncode != 0 and "ocirt" not in (r.stderr + shim.report()):
+        pytest.skip(f"podman cannot run containers here (not an ocirt failure): {r}")
+    yield pm
+    pm("rm", "-af", "-t", "0")
+    pm("rmi", "-af")
+
+
+@pytest.fixture
+def pm(podman, shim):
+    """podman for one test; afterwards every container it made is removed
+    and nothing ocirt made for them may remain."""
+    mark = shim.mark()
+    yield podman
+    podman("rm", "-af", "-t", "0", timeout=120)
+    assert_no_leftovers(shim, mark)
+
+
+def test_runtime_is_ocirt(pm, shim):
+    mark = shim.mark()
+    r = pm("run", "--rm", IMAGE, "echo", "hello")
+    assert (r.returncode, r.stdout) == (0, "hello\n"), r
+    subs = [Shim.subcommand(a)[0] for a in shim.calls(mark)]
+    assert "create" in subs and "start" in subs, shim.report(mark)
+    # podman treats ocirt like runc: JSON log, given before the subcommand
+    create = next(a for a in shim.calls(mark) if Shim.subcommand(a)[0] == "create")
+    assert "--log-format=json" in create and "--log" in create, create
+
+
+def test_exit_code_and_streams(pm):
+    r = pm("run", "--rm", "-i", IMAGE, "sh", "-c", "cat; echo to-err >&2; exit 7", input="from-stdin\n")
+    assert r.returncode == 7, r
+    assert r.stdout == "from-stdin\n", r
+    assert "to-err" in r.stderr and "to-err" not in r.stdout, r
+
+
+def test_missing_executable_is_127(pm):
+    r = pm("run", "--rm", IMAGE, "/no/such/binary")
+    assert r.returncode == 127, r
+    assert "no such file or directory" in r.stderr.lower() or "not found" in r.stderr.lower(), r
+
+
+def test_missing_command_on_path_is_127(pm):
+    r = pm("run", "--rm", IMAGE, "nosuchcommand")
+    assert r.returncode == 127, r
+
+
+def test_not_executable_is_126(pm):
+    r = pm("run", "--rm", IMAGE, "/etc/notexec")
+    assert r.returncode == 126, r
+    assert "permission denied" in r.stderr.lower(), r
+
+
+def test_detached_exec_logs(pm):
+    cid = pm("run", "-d", "--name", "ex", IMAGE, "sh", "-c", "echo started; exec sleep 300", check=True).stdout.strip()
+    assert len(cid) == 64
+    assert wait_for(lambda: "started" in pm("logs", "ex").stdout), pm("logs", "ex")
+    r = pm("exec", "ex", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.returncode, r.stdout) == (3, "out\n"), r
+    assert "err" in r.stderr, r
+    # the exec'd process is in the container's pid namespace
+    r = pm("exec", "ex", "sh", "-c", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '")
+    assert r.returncode == 0 and "sleep 300" in r.stdout, r
+    r = pm("exec", "-i", "ex", "cat", input="piped\n")
+    assert (r.returncode, r.stdout) == (0, "piped\n"), r
+    r = pm("exec", "--user", "65534:65534", "--env", "FOO=bar", "--workdir", "/tmp", "ex",
+           "sh", "-c", 'echo "$(id -u):$(id -g) $FOO $(pwd)"')
+    assert (r.returncode, r.stdout) == (0, "65534:65534 bar /tmp\n"), r
+    r = pm("exec", "ex", "nosuchcommand")
+    assert r.returncode == 127, r
+    r = pm("exec", "ex", "/etc/notexec")
+    assert r.returncode == 126, r
+    r = pm("exec", "-d", "ex", "sh", "-c", "echo bg > /tmp/bg")
+    assert r.returncode == 0, r
+    assert wait_for(lambda: pm("exec", "ex", "cat", "/tmp/bg").stdout == "bg\n"), pm("exec", "ex", "cat", "/tmp/bg")
+
+
+def test_exec_tty(pm):
+    pm("run", "-d", "--name", "ext", IMAGE, "sleep", "300", check=True)
+    r = pm("exec", "-t", "ext", "tty")
+    assert r.returncode == 0 and r.stdout.strip().startswith("/dev/pts/"), r
+    rc, out = pm.pty("exec", "-it", "ext", "sh", script=[(b"#", b"tty; echo sum-$((6*7))\r"), (b"sum-42", b"exit 5\r")])
+    assert b"sum-42" in out and b"/dev/pts/" in out, out
+    assert rc == 5, out
+
+
+def test_run_interactive_tty(pm):
+    rc, out = pm.pty("run", "-it", "--rm", IMAGE, "sh", "-c", "tty; stty size; exit 4", size=(33, 111))
+    assert b"/dev/pts/0" in out, out
+    assert b"33 111" in out, out
+    assert rc == 4, out
+    rc, out = pm.pty("run", "-it", "--rm", IMAGE, "sh",
+                     script=[(b"#", b"echo x-$((2+3))\r"), (b"x-5", b"exit 9\r")])
+    assert b"x-5" in out and rc == 9, out
+
+
+def test_stop_graceful_and_forced(pm):
+    pm("run", "-d", "--name", "st", IMAGE, "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done", check=True)
+    t = time.monotonic()
+    r = pm("stop", "-t", "10", "st")
+    assert r.returncode == 0, r
+    assert time.monotonic() - t < 8, "SIGTERM did not reach the container's init"
+    assert pm.inspect("st", "{{.State.ExitCode}}") == "0"
+    pm("run", "-d", "--name", "st2", IMAGE, "sleep", "300", check=True)  # pid 1 ignores TERM
+    r = pm("stop", "-t", "1", "st2")
+    assert r.returncode == 0, r
+    assert pm.inspect("st2", "{{.State.Status}}") in ("exited", "stopped")
+
+
+def test_kill_signal(pm, shim):
+    pm("run", "-d", "--name", "ks", IMAGE, "sh", "-c",
+       "trap 'echo got-usr1; exit 0' USR1; echo ready; while :; do sleep 0.1; done", check=True)
+    assert wait_for(lambda: "ready" in pm("logs", "ks").stdout)
+    mark = shim.mark()
+    r = pm("kill", "-s", "USR1", "ks")
+    assert r.returncode == 0, r
+    assert pm("wait", "ks", timeout=30).stdout.strip() == "0"
+    assert "got-usr1" in pm("logs", "ks").stdout
+    kills = [Shim.subcommand(a) for a in shim.calls(mark) if Shim.subcommand(a)[0] == "kill"]
+    assert kills and kills[0][1][-1] == "10", kills
+
+
+def test_rm_force_running(pm):
+    pm("run", "-d", "--name", "rmf", IMAGE, "sleep", "300", check=True)
+    r = pm("rm", "-f", "-t", "0", "rmf")
+    assert r.returncode == 0, r
+    assert pm("container", "exists", "rmf").returncode == 1
+
+
+def test_pause_unpause(pm):
+    pm("run", "-d", "--name", "pz", IMAGE, "sh", "-c", "while :; do date +%s%N > /tmp/t; sleep 0.05; done", check=True)
+    assert pm("pause", "pz").returncode == 0
+    assert pm.inspect("pz", "{{.State.Status}}") == "paused"
+    r = pm("exec", "pz", "true")
+    assert r.returncode != 0, r
+    assert pm("unpause", "pz").returncode == 0
+    assert pm.inspect("pz", "{{.State.Status}}") == "running"
+    assert pm("exec", "pz", "true").returncode == 0
+
+
+def test_top_and_stats(pm):
+    pm("run", "-d", "--name", "tp", IMAGE, "sh", "-c", "sleep 301 & exec sleep 300", check=True)
+    r = pm("top", "tp")
+    assert r.returncode == 0 and "sleep 300" in r.stdout and "sleep 301" in r.stdout, r
+    r = pm("top", "tp", "pid", "args")
+    assert r.returncode == 0, r
+    r = pm("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", "tp")
+    assert r.returncode == 0 and r.stdout.startswith("tp "), r
+
+
+def _host_cgroup_file(pid: str, controller: str, name: str) -> str | None:
+    for line in open(f"/proc/{pid}/cgroup"):
+        _, ctrls, path = line.rstrip("\n").split(":", 2)
+        if controller in ctrls.split(","):
+            for mnt in (f"/sys/fs/cgroup/{controller}", f"/sys/fs/cgroup/{ctrls}"):
+                if os.path.exists(f"{mnt}{path}/{name}"):
+                    return open(f"{mnt}{path}/{name}").read().strip()
+        if ctrls == "" and os.path.exists(f"/sys/fs/cgroup/{path}/memory.max"):
+            return open(f"/sys/fs/cgroup/{path}/memory.max").read().strip()
+    return None
+
+
+def test_update_memory(pm, shim):
+    if pm("update", "--help").returncode != 0:
+        pytest.skip("this podman has no `update`")
+    pm("run", "-d", "--name", "up", "--memory", "64m", IMAGE, "sleep", "300", check=True)
+    pid = pm.inspect("up", "{{.State.Pid}}")
+    assert _host_cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+    mark = shim.mark()
+    r = pm("update", "--memory", "96m", "up")
+    assert r.returncode == 0, r
+    assert any(Shim.subcommand(a)[0] == "update" for a in shim.calls(mark)), shim.report(mark)
+    assert _host_cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(96 << 20)
+
+
+def test_restart(pm):
+    pm("run", "-d", "--name", "rs", IMAGE, "sleep", "300", check=True)
+    pid1 = pm.inspect("rs", "{{.State.Pid}}")
+    r = pm("restart", "-t", "0", "rs")
+    assert r.returncode == 0, r
+    assert pm.inspect("rs", "{{.State.Status}}") == "running"
+    assert pm.inspect("rs", "{{.State.Pid}}") != pid1
+    assert pm("exec", "rs", "true").returncode == 0
+
+
+def test_preserve_fds(pm, tmp_path):
+    target = tmp_path / "fd3.txt"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        r = pm("run", "--rm", "--preserve-fds", "1", IMAGE, "sh", "-c", "echo via-fd3 >&3; ls /proc/self/fd", pass_fd3=fd)
+    finally:
+        os.close(fd)
+    assert r.returncode == 0, r
+    assert target.read_text() == "via-fd3\n", r
+
+
+def test_no_engine_fd_or_env_leaks(pm):
+    r = pm("run", "--rm", IMAGE, "sh", "-c", "ls /proc/self/fd; env")
+    assert r.returncode == 0, r
+    fds = sorted(int(x) for x in r.stdout.split() if x.isdigit())
+    assert fds == [0, 1, 2, 3], r.stdout  # 3 = the directory ls reads
+    assert "_OCI_" not in r.stdout and "OCIRT" not in r.stdout, r.stdout
