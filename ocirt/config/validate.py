@@ -1,22 +1,25 @@
 """Check config.json against the runtime-spec JSON Schema (schema/config-schema.json).
 
-jsonschema costs ~110 ms to import, more than the rest of `create`.  A
-config whose exact bytes already passed is remembered by digest under the
-runtime root, so repeated creates of the same bundle skip the import.
+Every create checks the whole schema, but ``import jsonschema`` costs ~110 ms,
+more than the rest of ``create``.  So the verdict comes from a validator
+generated from the schema ahead of time (`fastschema`: ``ocirt/_config_validator.py``
+in an installed tree, compiled once per process -- and cached under the runtime
+root -- in a source checkout); jsonschema is imported only for a config that
+validator rejects, to name the best error.  See docs/schema-validation.md.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 
 from ..errors import ConfigError
 
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schema")
 _cache_dir: str | None = None
+_validators: dict = {}
 
 
 def set_cache_dir(path: str | None) -> None:
+    """Where a source checkout keeps the validator compiled from the schema."""
     global _cache_dir
     _cache_dir = path
 
@@ -29,23 +32,19 @@ def _schema_path(name: str) -> str:
     raise ConfigError(f"ocirt installation is broken: schema {name} not found in {SCHEMA_DIR}")
 
 
-def _digest(config: dict) -> str:
-    blob = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-    return hashlib.sha256(blob).hexdigest()
+def fast_validator(schema_name: str = "config-schema.json"):
+    """``validate(doc) -> bool`` for the named schema, built once per process."""
+    fn = _validators.get(schema_name)
+    if fn is None:
+        from . import fastschema
 
-
-def _cached(digest: str) -> bool:
-    return _cache_dir is not None and os.path.exists(os.path.join(_cache_dir, digest))
-
-
-def _remember(digest: str) -> None:
-    if _cache_dir is None:
-        return
-    try:
-        os.makedirs(_cache_dir, mode=0o700, exist_ok=True)
-        os.close(os.open(os.path.join(_cache_dir, digest), os.O_CREAT | os.O_WRONLY, 0o600))
-    except OSError:
-        pass  # the cache is an optimisation only
+        prebuilt = "ocirt._config_validator" if schema_name == "config-schema.json" else None
+        try:
+            fn = fastschema.load(_schema_path(schema_name), cache_dir=_cache_dir, prebuilt=prebuilt)
+        except fastschema.SchemaCompileError as e:
+            raise ConfigError(f"ocirt installation is broken: {schema_name}: {e}") from None
+        _validators[schema_name] = fn
+    return fn
 
 
 def json_path(parts) -> str:
@@ -56,7 +55,10 @@ def json_path(parts) -> str:
 
 
 def schema_errors(doc: dict, schema_name: str) -> list:
-    import jsonschema.validators  # heavy: only on a cache miss
+    """Every jsonschema error for doc (imports jsonschema: slow, for explaining)."""
+    import json
+
+    import jsonschema.validators
 
     with open(_schema_path(schema_name)) as f:
         schema = json.load(f)
@@ -64,19 +66,16 @@ def schema_errors(doc: dict, schema_name: str) -> list:
     return list(cls(schema).iter_errors(doc))
 
 
-def _best(errors: list):
-    from jsonschema.exceptions import best_match
-
-    return best_match(errors)
-
-
 def check_schema(config: dict, path: str) -> None:
-    digest = _digest(config)
-    if _cached(digest):
+    if fast_validator()(config):
         return
     errors = schema_errors(config, "config-schema.json")
-    if errors:
-        err = _best(errors)
-        where = json_path(err.absolute_path)
-        raise ConfigError(f"{path}: {where}: {err.message} (does not match the runtime-spec schema; fix config.json)")
-    _remember(digest)
+    if not errors:
+        # The generated validator is stricter than jsonschema: a bug in
+        # fastschema; jsonschema is the reference, so the config stands.
+        return
+    from jsonschema.exceptions import best_match
+
+    err = best_match(errors)
+    where = json_path(err.absolute_path)
+    raise ConfigError(f"{path}: {where}: {err.message} (does not match the runtime-spec schema; fix config.json)")
