@@ -49,23 +49,20 @@ def new_manager(cgroups_path: str | None, container_id: str, rootless: bool = Fa
     if mode == "v2":
         from ocirt.cgroups.v2 import V2Manager
         root, mnt, _, _ = next(m for m in mounts if m[2] == "cgroup2")
-        return V2Manager({"": common.place(inner, mnt, root, own.get("", "/"))}, rootless,
-                         mountpoint=mnt)
+        return V2Manager({"": common.place(inner, mnt, root, own.get("", "/"))}, {"": mnt}, rootless)
     from ocirt.cgroups.v1 import V1Manager, resolve
-    paths, unified = resolve(inner, mounts, own)
-    if unified is not None:
-        paths[""] = unified
-    return V1Manager(paths, rootless)
+    paths, mountpoints = resolve(inner, mounts, own)
+    return V1Manager(paths, mountpoints, rootless)
 
 
 def load_manager(state: dict):
     """Rebuild a manager from to_state() output (a later CLI call)."""
     if state.get("version") == 2:
-        from ocirt.cgroups.v2 import V2Manager
-        return V2Manager(dict(state["paths"]), state.get("rootless", False),
-                         list(state.get("created", [])), state.get("mountpoint", "/sys/fs/cgroup"))
-    from ocirt.cgroups.v1 import V1Manager
-    return V1Manager(dict(state["paths"]), state.get("rootless", False), list(state.get("created", [])))
+        from ocirt.cgroups.v2 import V2Manager as cls
+    else:
+        from ocirt.cgroups.v1 import V1Manager as cls
+    return cls(dict(state["paths"]), dict(state.get("mounts") or {}), state.get("rootless", False),
+               list(state.get("created", [])))
 
 
 def features() -> dict:

@@ -15,9 +15,10 @@ class Manager:
 
     version = 0
 
-    def __init__(self, paths: dict[str, str], rootless: bool = False,
+    def __init__(self, paths: dict[str, str], mounts: dict[str, str], rootless: bool = False,
                  created: list[str] | None = None) -> None:
         self.paths = paths  # hierarchy key ('' = unified) -> cgroup dir
+        self.mounts = mounts  # hierarchy key -> where that hierarchy is mounted
         self.rootless = rootless
         self.created = created or []  # dirs we made, outermost first
         self.warnings: list[str] = []
@@ -26,8 +27,17 @@ class Manager:
         """The distinct cgroup dirs (co-mounted controllers share one)."""
         return list(dict.fromkeys(self.paths.values()))
 
+    def hierarchies(self) -> dict[str, str]:
+        """{mount point name: container dir}, e.g. 'cpu,cpuacct' or 'unified':
+        what a container's /sys/fs/cgroup shows (co-mounted controllers once)."""
+        out = {}
+        for key, path in self.paths.items():
+            name = os.path.basename(self.mounts.get(key, "")) or key or "unified"
+            out.setdefault(name, path)
+        return out
+
     def to_state(self) -> dict:
-        return {"version": self.version, "paths": dict(self.paths),
+        return {"version": self.version, "paths": dict(self.paths), "mounts": dict(self.mounts),
                 "rootless": self.rootless, "created": list(self.created)}
 
     def add_pid(self, pid: int) -> None:

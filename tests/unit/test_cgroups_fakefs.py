@@ -198,6 +198,27 @@ def test_hybrid_joins_unified(fake_hybrid):
     assert read(m.paths["memory"], "cgroup.procs") == "4242"
 
 
+def test_hierarchies_name_mount_points(fake_hybrid):
+    m = new_manager("/c1", "c1")
+    h = m.hierarchies()
+    assert h["unified"] == f"{fake_hybrid.root}/unified/c1"
+    assert h["name=systemd"] == f"{fake_hybrid.root}/name=systemd/c1"
+    assert h["cpu"] == f"{fake_hybrid.root}/cpu/c1"
+
+
+def test_comounted_controllers_share_a_dir(fake_v1):
+    with open(f"{common.PROC_SELF}/mountinfo", "a") as f:
+        f.write(f"90 1 0:90 / {fake_v1.root}/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n")
+    with open(f"{common.PROC_SELF}/mountinfo") as f:
+        lines = [ln for ln in f if not ln.split()[4].endswith(("/cpu", "/cpuacct"))]
+    with open(f"{common.PROC_SELF}/mountinfo", "w") as f:
+        f.writelines(lines)
+    m = new_manager("/c1", "c1")
+    assert m.paths["cpu"] == m.paths["cpuacct"] == f"{fake_v1.root}/cpu,cpuacct/c1"
+    assert m.hierarchies()["cpu,cpuacct"] == m.paths["cpu"]
+    assert m.dirs().count(m.paths["cpu"]) == 1
+
+
 def test_v2_path(fake_v2):
     m = new_manager("/a/c1", "c1")
     assert m.version == 2 and m.paths == {"": f"{fake_v2.root}/a/c1"}

@@ -23,20 +23,20 @@ def _module(name: str):
     return importlib.import_module("ocirt.cgroups.v1." + name)
 
 
-def resolve(inner: str, mounts: list, own: dict[str, str]) -> tuple[dict[str, str], str | None]:
-    """The container's dir in every v1 hierarchy, and in the unified one."""
+def resolve(inner: str, mounts: list, own: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The container's dir in every v1 hierarchy and in the unified one (key
+    ''), and where each of those hierarchies is mounted."""
     own_by_ctrl = {c: path for ctrls, path in own.items() for c in ctrls.split(",")}
+    own_by_ctrl[""] = own.get("", "/")
     paths: dict[str, str] = {}
-    unified = None
+    mountpoints: dict[str, str] = {}
     for root, mnt, fstype, opts in mounts:
-        if fstype == "cgroup2":
-            if unified is None:
-                unified = common.place(inner, mnt, root, own.get("", "/"))
-            continue
-        for ctrl in opts.split(","):
-            if ctrl in SUBSYSTEMS and ctrl not in paths:
-                paths[ctrl] = common.place(inner, mnt, root, own_by_ctrl.get(ctrl, "/"))
-    return paths, unified
+        keys = [""] if fstype == "cgroup2" else [c for c in opts.split(",") if c in SUBSYSTEMS]
+        for key in keys:
+            if key not in paths:  # a hierarchy bind-mounted twice: the first wins
+                paths[key] = common.place(inner, mnt, root, own_by_ctrl.get(key, "/"))
+                mountpoints[key] = mnt
+    return paths, mountpoints
 
 
 class V1Manager(Manager):

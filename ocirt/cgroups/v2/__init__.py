@@ -23,10 +23,10 @@ def _module(name: str):
 class V2Manager(Manager):
     version = 2
 
-    def __init__(self, paths: dict[str, str], rootless: bool = False,
-                 created: list[str] | None = None, mountpoint: str = "/sys/fs/cgroup") -> None:
-        super().__init__(paths, rootless, created)
-        self.mountpoint = mountpoint
+    def __init__(self, paths: dict[str, str], mounts: dict[str, str], rootless: bool = False,
+                 created: list[str] | None = None) -> None:
+        super().__init__(paths, mounts, rootless, created)
+        self.mountpoint = mounts.get("", "/sys/fs/cgroup")
         self._enable_errors: dict[str, str] = {}
 
     @property
@@ -34,9 +34,6 @@ class V2Manager(Manager):
         if "" not in self.paths:
             raise OcirtError("cgroup: this rootless container has no cgroup of its own")
         return self.paths[""]
-
-    def to_state(self) -> dict:
-        return {**super().to_state(), "mountpoint": self.mountpoint}
 
     def create(self, resources: dict | None, linux_devices: list | None = None) -> None:
         res = resources or {}
