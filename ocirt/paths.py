@@ -26,6 +26,24 @@ def open_in_root(rootfd: int, path: str, flags: int = os.O_PATH) -> int:
     return sys.openat2(rootfd, path.lstrip("/") or ".", flags, RESOLVE)
 
 
+def chdir_in_root(path: str) -> None:
+    """chdir to path resolved inside the current root (CVE-2024-21626).
+
+    A plain chdir follows /proc/self/fd/N, a magic link that can name a
+    directory outside the root (a descriptor leaked into the runtime), and
+    the process would start in the host's filesystem.  Called after
+    pivot_root, or after setns into the container's mount namespace."""
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = open_in_root(root, path, os.O_PATH | os.O_DIRECTORY)
+    finally:
+        os.close(root)
+    try:
+        os.fchdir(fd)
+    finally:
+        os.close(fd)
+
+
 def _mkdir_at(dirfd: int, name: str, mode: int) -> None:
     try:
         os.mkdir(name, mode, dir_fd=dirfd)
