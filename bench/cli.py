@@ -36,6 +36,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--list-n", type=int, help="containers for the list case")
     ap.add_argument("--crun-wrapper", choices=("nsenter", "unshare"), default="nsenter",
                     help="how crun escapes a hybrid cgroup layout (default %(default)s)")
+    ap.add_argument("--ocirt-from", choices=("checkout", "installed"), default="checkout",
+                    help="this checkout's code, or the pip-installed launcher (default "
+                         "%(default)s; $OCIRT_BIN overrides both)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir with bundles")
     return ap.parse_args(argv)
 
@@ -74,10 +77,11 @@ def log(msg: str) -> None:
 
 
 def resolve_runtimes(names: list[str], results_notes: list[str],
-                     holder: runtimes.MountNamespaceHolder | None) -> list[runtimes.Runtime]:
+                     holder: runtimes.MountNamespaceHolder | None,
+                     ocirt_source: str) -> list[runtimes.Runtime]:
     found = []
     for name in names:
-        rt = runtimes.resolve(name, holder)
+        rt = runtimes.resolve(name, holder, ocirt_source)
         if rt is None:
             results_notes.append(f"{name}: not installed, skipped")
             log(f"bench: {name} not found, skipped")
@@ -166,7 +170,7 @@ def make_holder(args: argparse.Namespace, names: list[str]
 def measure(args: argparse.Namespace, argv: list[str] | None, names: list[str],
             holder: runtimes.MountNamespaceHolder | None) -> int:
     notes: list[str] = []
-    found = resolve_runtimes(names, notes, holder)
+    found = resolve_runtimes(names, notes, holder, args.ocirt_from)
     if not found:
         log("bench: no runtime to measure")
         return 2
@@ -179,7 +183,8 @@ def measure(args: argparse.Namespace, argv: list[str] | None, names: list[str],
     results.notes += notes + [f"{rt.name}: {rt.note}" for rt in ctx.runtimes if rt.note]
     started, load_at_start = time.monotonic(), os.getloadavg()
     try:
-        versions = {rt.name: runtimes.version(rt, ctx.env) for rt in ctx.runtimes}
+        versions = {rt.name: f"{runtimes.version(rt, ctx.env)} — run as "
+                    f"`{runtimes.describe_command(rt)}`" for rt in ctx.runtimes}
         refs = machine.measure_references(reference_iterations(args), holder)
         run_all(args, ctx, results)
     finally:

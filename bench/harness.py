@@ -60,8 +60,14 @@ class Case:
     def metrics(self) -> list[Metric]:
         raise NotImplementedError
 
+    def __init__(self) -> None:
+        self.notes: list[str] = []  # copied into the report's notes
+
     def setup(self, ctx: Context, rt: Runtime) -> None:
         """Untimed preparation, once per runtime."""
+
+    def after_setup(self, ctx: Context, live: list[Runtime]) -> None:
+        """Untimed, once all runtimes are set up (e.g. to even them out)."""
 
     def sample(self, ctx: Context, rt: Runtime) -> dict[str, float]:
         raise NotImplementedError
@@ -125,7 +131,6 @@ def _safe(fn, *args) -> str | None:
 
 def run_case(case: Case, ctx: Context, results: Results,
              iterations: int | None = None, log=print) -> None:
-    results.declare(case)
     live = []
     for rt in ctx.runtimes:
         err = _safe(case.setup, ctx, rt)
@@ -133,17 +138,21 @@ def run_case(case: Case, ctx: Context, results: Results,
             results.errors[(case.key, rt.name)] = f"setup: {err}"
         else:
             live.append(rt)
+    _safe(case.after_setup, ctx, live)
+    results.declare(case)  # after setup: a case may size its rows by what it made
     n = _iterations(case, ctx.quick, iterations)
     warmup = 0 if iterations is not None else case.warmup
-    _alternate(case, ctx, results, live, n, warmup)
+    done = _alternate(case, ctx, results, live, n, warmup)
     for rt in ctx.runtimes:
         _safe(case.teardown, ctx, rt)
     proc.reap_orphans()
-    log(f"  {case.title}: done ({n} iterations)")
+    results.notes += [f"{case.title}: {note}" for note in case.notes]
+    log(f"  {case.title}: {done} iterations")
 
 
 def _alternate(case: Case, ctx: Context, results: Results, live: list[Runtime],
-               n: int, warmup: int) -> None:
+               n: int, warmup: int) -> int:
+    """Run the iterations; returns how many were recorded."""
     budget = case.budget_s[0] if ctx.quick else case.budget_s[1]
     started = time.monotonic()
     for i in range(warmup + n):
@@ -161,4 +170,5 @@ def _alternate(case: Case, ctx: Context, results: Results, live: list[Runtime],
         if over_budget and i >= warmup + min(3, n) - 1:
             results.notes.append(f"{case.title}: stopped after {i + 1 - warmup} "
                                  f"iterations (time budget {budget:.0f} s)")
-            return
+            return i + 1 - warmup
+    return n

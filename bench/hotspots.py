@@ -22,20 +22,23 @@ from pathlib import Path
 
 from bench import proc
 from bench.bundle import build_bundles
-from bench.runtimes import REPO, bench_env, real_python
+from bench.runtimes import REPO, bench_env, checkout_launcher_code, real_python
 
 IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 BOOTSTRAP = "<frozen importlib._bootstrap>"
 
 
-def ocirt_argv(*args: str, py_flags: tuple[str, ...] = ()) -> list[str]:
-    return [real_python(), *py_flags, "-m", "ocirt", *args]
-
-
 class Lab:
-    """A root and bundles for profiling runs, plus a fresh id per call."""
+    """A root and bundles for profiling runs, plus a fresh id per call.
+
+    ocirt runs from this checkout through a launcher file equivalent to the
+    installed one (`python3 -I -S`, explicit sys.path), so that cProfile and
+    importtime can wrap it.
+    """
 
     def __init__(self, workdir: Path) -> None:
+        self.launcher = workdir / "ocirt-launcher.py"
+        self.launcher.write_text(checkout_launcher_code() + "\n")
         self.bundles = build_bundles(workdir / "b")
         self.root = workdir / "root"
         self.root.mkdir()
@@ -46,9 +49,12 @@ class Lab:
         self.count += 1
         return f"hs{os.getpid() % 10000}-{self.count}"
 
+    def argv(self, *args: str, py_flags: tuple[str, ...] = ()) -> list[str]:
+        return [real_python(), "-I", "-S", *py_flags, str(self.launcher), *args]
+
     def call(self, *args: str, py_flags: tuple[str, ...] = ()) -> proc.Result:
-        argv = ocirt_argv("--root", str(self.root), *args, py_flags=py_flags)
-        return proc.run(argv, env=self.env)
+        return proc.run(self.argv("--root", str(self.root), *args, py_flags=py_flags),
+                        env=self.env)
 
     def lifecycle(self, py_flags: tuple[str, ...] = ()) -> dict[str, proc.Result]:
         cid, bundle = self.new_id(), str(self.bundles.true)
@@ -63,8 +69,8 @@ class Lab:
 def wall_table(lab: Lab, rounds: int) -> list[str]:
     samples: dict[str, list[float]] = {}
     floors = {"python3 -c pass": [real_python(), "-c", "pass"],
-              "python3 -S -c pass": [real_python(), "-S", "-c", "pass"],
-              "ocirt --version": ocirt_argv("--version")}
+              "python3 -I -S -c pass": [real_python(), "-I", "-S", "-c", "pass"],
+              "ocirt --version": lab.argv("--version")}
     for _ in range(rounds):
         for name, res in lab.lifecycle().items():
             samples.setdefault(name, []).append(res.wall_ms if res.ok else float("nan"))
@@ -142,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         proc.use_helper(proc.build_helper(workdir))
         lab = Lab(workdir)
         lab.lifecycle()  # warm the page cache and bytecode caches
-        out = ["### Wall time per call (`python3 -m ocirt`)", "", *wall_table(lab, args.rounds), ""]
+        out = ["### Wall time per call (ocirt from this checkout, `python3 -I -S`)", "", *wall_table(lab, args.rounds), ""]
         out += ["### Imports (`-X importtime`)", ""]
         cid = lab.new_id()
         for cmd in (("--version",), ("create", "--bundle", str(lab.bundles.true), cid)):

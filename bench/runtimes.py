@@ -6,11 +6,11 @@ directories never mix and `list` only sees the harness's containers.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import signal
 import sys
+import sysconfig
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,43 +73,51 @@ def bench_env() -> dict[str, str]:
     """
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(real_python()) + os.pathsep + env.get("PATH", "")
-    # Lets the `python3 -m ocirt` fallback import the checkout.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return env
 
 
-def _ocirt_from_conftest() -> list[str] | None:
-    """The dev launcher that tests/conftest.py uses as OCIRT_BIN default."""
-    conftest = REPO / "tests" / "conftest.py"
-    if not conftest.exists():
+def _installed_launcher() -> str | None:
+    """The launcher pip put next to this interpreter (what tests/conftest.py uses)."""
+    script = os.path.join(sysconfig.get_paths()["scripts"], "ocirt")
+    return script if os.access(script, os.X_OK) else None
+
+
+def _checkout_launcher() -> list[str] | None:
+    """This checkout's ocirt, started the way the installed launcher starts.
+
+    `-I -S` plus an explicit sys.path, as setup.py's launcher does, so the
+    numbers are those of the committed code, not of a stale installed copy,
+    and the interpreter start-up is the same as for users.
+    """
+    if not (REPO / "ocirt" / "cli" / "main.py").exists():
         return None
-    text = conftest.read_text()
-    for match in re.finditer(r"[\"']([\w./-]*ocirt[\w.-]*)[\"']", text):
-        cand = REPO / match.group(1)
-        if cand.is_file() and os.access(cand, os.X_OK):
-            return [str(cand)]
-    return None
+    return [real_python(), "-I", "-S", "-c", checkout_launcher_code()]
 
 
-def ocirt_command() -> list[str] | None:
+def checkout_launcher_code() -> str:
+    """Python source that runs this checkout's CLI with site-packages reachable."""
+    paths = [str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    return (f"import sys; sys.path[:0] = {paths!r}; "
+            "from ocirt.cli.main import main; sys.exit(main())")
+
+
+def ocirt_command(source: str = "checkout") -> list[str] | None:
+    """$OCIRT_BIN, else this checkout (or the installed launcher), else PATH."""
     if os.environ.get("OCIRT_BIN"):
         return shlex.split(os.environ["OCIRT_BIN"])
-    for finder in (_ocirt_from_conftest, _ocirt_in_repo):
-        cmd = finder()
+    if source == "checkout":
+        cmd = _checkout_launcher()
         if cmd:
             return cmd
-    found = shutil.which("ocirt")
-    return [found] if found else None
+    installed = _installed_launcher() or shutil.which("ocirt")
+    return [installed] if installed else None
 
 
-def _ocirt_in_repo() -> list[str] | None:
-    for rel in ("bin/ocirt", "ocirt.sh", "scripts/ocirt"):
-        cand = REPO / rel
-        if cand.is_file() and os.access(cand, os.X_OK):
-            return [str(cand)]
-    if (REPO / "ocirt" / "__main__.py").exists():
-        return [real_python(), "-m", "ocirt"]
-    return None
+def describe_command(rt: "Runtime") -> str:
+    """Short human form of how a runtime is started, for the report."""
+    if "-c" in rt.cmd and "ocirt.cli.main" in rt.cmd[-1]:
+        return "python3 -I -S -c 'from ocirt.cli.main import main' (this checkout)"
+    return " ".join(rt.cmd)
 
 
 class MountNamespaceHolder:
@@ -148,14 +156,15 @@ def _comm(pid: int) -> str:
         return ""
 
 
-def resolve(name: str, holder: MountNamespaceHolder | None = None) -> Runtime | None:
+def resolve(name: str, holder: MountNamespaceHolder | None = None,
+            ocirt_source: str = "checkout") -> Runtime | None:
     """A Runtime for a known name, or None when it is not installed.
 
     With a holder, crun joins its namespace; without one on a hybrid host,
     it goes through the per-call unshare wrapper.
     """
     if name == "ocirt":
-        cmd = ocirt_command()
+        cmd = ocirt_command(ocirt_source)
         return Runtime("ocirt", tuple(cmd)) if cmd else None
     if not shutil.which(name):
         return None
