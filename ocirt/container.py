@@ -82,6 +82,7 @@ def _create_in(ct: Container, cfg: Config, opts: CreateOptions, undo: list) -> N
         parent.close()
         intermediate(launch)
     child.close()
+    launch.listener.close()
     if launch.console_fd is not None and opts.console_fd is None:
         os.close(launch.console_fd)
     try:
@@ -98,6 +99,7 @@ def _launch(ct: Container, cfg: Config, opts: CreateOptions, mgr) -> Launch:
     launch.no_pivot = opts.no_pivot
     launch.no_new_keyring = opts.no_new_keyring
     launch.cgroup_paths = getattr(mgr, "paths", {}) or {}
+    launch.listener = unixsock.listen(ct.path(START_SOCK), unixsock.SOCK_SEQPACKET)
     if cfg.process.terminal:
         launch.console_fd = opts.console_fd if opts.console_fd is not None \
             else _console(opts.console_socket)

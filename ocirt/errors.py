@@ -18,3 +18,13 @@ class ConfigError(OcirtError):
 
 class NotFound(OcirtError):
     """The named container does not exist (runc wording: 'container does not exist')."""
+
+
+def describe(err: BaseException) -> str:
+    """One line for any exception raised in the container's setup."""
+    if isinstance(err, OcirtError):
+        return str(err)
+    if isinstance(err, OSError):
+        where = f" ({err.filename})" if err.filename else ""
+        return f"container setup failed: {err.strerror or err}{where}"
+    return f"internal error in container setup: {err!r}"

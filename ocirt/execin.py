@@ -12,7 +12,7 @@ import os
 
 from . import console, process, sync
 from .config.model import NS_FLAGS, NS_PROC_NAMES, Process
-from .errors import OcirtError
+from .errors import describe
 from .linux import constants as c
 from .linux import sys, unixsock
 from .container import await_exec
@@ -50,7 +50,7 @@ def _joiner(sock: unixsock.Socket, pidfd: int, flags: int, proc: Process, seccom
 
 
 def _report(sock: unixsock.Socket, err: BaseException) -> None:
-    msg = str(err) if isinstance(err, (OcirtError, OSError)) else f"internal error: {err!r}"
+    msg = describe(err)
     try:
         sync.send(sock, sync.ERROR, msg=msg)
     except OSError:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import signal
 
-from . import faults, hooks, namespaces, process, sync
+# Everything the forked side needs is imported here, before the fork: once
+# inside a user namespace the runtime's own files may be unreadable.
+from . import console, faults, hooks, namespaces, network, process, rootfs, sync
 from .config.model import Config
-from .errors import OcirtError
+from .errors import describe
 from .linux import constants as c
 from .linux import sys, unixsock
-from .state import START_SOCK
 
 # Signals a waiting init dies of: as pid 1 of its namespace it would ignore
 # any signal it has no handler for, so `ocirt kill` of a created container
@@ -39,10 +40,13 @@ class Launch:
         self.cgroup_paths: dict[str, str] = {}
         self.seccomp = None
         self.hook_state: dict = {}
+        # start.sock, bound by the runtime: the init may run as a uid that
+        # cannot enter the state dir (user namespace)
+        self.listener: unixsock.Socket | None = None
 
 
 def _fail(sock: unixsock.Socket, err: BaseException) -> None:
-    msg = str(err) if isinstance(err, (OcirtError, OSError)) else f"internal error: {err!r}"
+    msg = describe(err)
     try:
         sync.send(sock, sync.ERROR, msg=msg)
     except OSError:
@@ -94,7 +98,7 @@ def init(launch: Launch) -> None:
         for s in FATAL_SIGNALS:
             signal.signal(s, _die)
         _setup(launch)
-        listener = unixsock.listen(os.path.join(launch.state_dir, START_SOCK), unixsock.SOCK_SEQPACKET)
+        listener = launch.listener
         _rootfs(launch)
         faults.point("init:rootfs")
         proc = cfg.process
@@ -123,9 +127,7 @@ def init(launch: Launch) -> None:
 def _setup(launch: Launch) -> None:
     cfg = launch.cfg
     if cfg.namespaces.get("network") == "":
-        from .network import loopback_up
-
-        loopback_up()
+        network.loopback_up()
     if cfg.hostname is not None and "uts" in cfg.namespaces:
         sys.sethostname(cfg.hostname)
     if cfg.domainname is not None and "uts" in cfg.namespaces:
@@ -146,9 +148,7 @@ def _rootfs(launch: Launch) -> None:
         _hooks_barrier(launch)
         hooks.run_stage("createContainer", cfg.hooks, launch.hook_state)
     else:
-        from .rootfs import Rootfs
-
-        fs = Rootfs(cfg, launch.cgroup_paths, "user" in cfg.namespaces)
+        fs = rootfs.Rootfs(cfg, launch.cgroup_paths, "user" in cfg.namespaces)
         fs.prepare()
         _hooks_barrier(launch)
         hooks.run_stage("createContainer", cfg.hooks, launch.hook_state)
@@ -169,8 +169,6 @@ def _hooks_barrier(launch: Launch) -> None:
 def _stdio(launch: Launch) -> None:
     if not launch.cfg.process.terminal:
         return
-    from . import console
-
     master, slave, pts = console.open_pty(launch.cfg.process.console_size)
     if "mount" in launch.cfg.namespaces:
         console.bind_console(pts)
