@@ -34,11 +34,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     "keys: version,state,run,cycle,exec,kill,seccomp,mounts,mem,tput,list")
     ap.add_argument("--iterations", type=int, help="override every case's iteration count (no warm-up)")
     ap.add_argument("--list-n", type=int, help="containers for the list case")
+    ap.add_argument("--references", type=int,
+                    help="iterations of the reference commands (0: skip; default 10 quick, 30 full)")
     ap.add_argument("--crun-wrapper", choices=("nsenter", "unshare"), default="nsenter",
                     help="how crun escapes a hybrid cgroup layout (default %(default)s)")
     ap.add_argument("--ocirt-from", choices=("checkout", "installed"), default="checkout",
                     help="this checkout's code, or the pip-installed launcher (default "
                          "%(default)s; $OCIRT_BIN overrides both)")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="niceness increment for the harness and all it runs (e.g. -10 on a "
+                         "shared machine: other load then disturbs every runtime less)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir with bundles")
     return ap.parse_args(argv)
 
@@ -67,6 +72,8 @@ def select_cases(spec: str | None, quick: bool, list_n: int) -> list[Case]:
 
 
 def reference_iterations(args: argparse.Namespace) -> int:
+    if args.references is not None:
+        return args.references
     if args.iterations is not None:
         return max(3, args.iterations)
     return 10 if args.quick else 30
@@ -152,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         log("bench: must run as root (runtimes need namespaces and cgroups)")
         return 2
     proc.become_subreaper()
+    if args.nice:
+        os.nice(args.nice)  # inherited by every runtime call, so all runtimes alike
     names = args.runtimes.split(",")
     holder = make_holder(args, names)
     try:

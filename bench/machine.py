@@ -54,6 +54,7 @@ def describe(versions: dict[str, str], busybox: str,
         ("kernel", platform.release()),
         ("CPU", f"{cpu_model()}, {os.cpu_count()} CPUs online"),
         ("memory", f"{mem_total_gib():.0f} GiB"),
+        ("harness niceness", str(os.getpriority(os.PRIO_PROCESS, 0))),
         # Other work on the machine shows up here and in wide p90s.
         ("load average (1/5/15 min) at start / end",
          f"{_load(load_at_start)} / {_load(os.getloadavg())}"),
@@ -84,6 +85,8 @@ def reference_commands(holder: MountNamespaceHolder | None) -> list[tuple[str, l
 def measure_references(iterations: int, holder: MountNamespaceHolder | None
                        ) -> list[tuple[str, float, float]]:
     """(label, median ms, p90 ms) per reference command, alternated like the cases."""
+    if iterations <= 0:
+        return []
     refs = reference_commands(holder)
     samples: dict[str, list[float]] = {label: [] for label, _ in refs}
     for i in range(iterations + 1):
