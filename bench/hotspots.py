@@ -1,8 +1,9 @@
 """`python3 -m bench.hotspots`: where ocirt's milliseconds go.
 
-Three views of the same lifecycle (create, state, start, delete, run) on a
+Four views of the same lifecycle (create, state, start, delete, run) on a
 harness-built busybox bundle:
-- wall medians of each call next to the bare interpreter start-up,
+- wall and CPU medians of each call next to the bare interpreter start-up,
+- which modules each call loads (deterministic, unlike timings on a busy box),
 - `-X importtime`: import cost per module (self and cumulative),
 - cProfile of the parent CLI process: import share, top functions.
 cProfile sees only the CLI process; time the CLI spends blocked on the
@@ -26,6 +27,15 @@ from bench.runtimes import REPO, bench_env, checkout_launcher_code, real_python
 
 IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 BOOTSTRAP = "<frozen importlib._bootstrap>"
+MODULES_TAG = "#bench-modules"
+# Stdlib modules that cost whole milliseconds to import; a short-lived CLI
+# call that loads them pays that on every invocation.
+HEAVY_STDLIB = ("typing", "json", "re", "enum", "dataclasses", "hashlib", "urllib.parse",
+                "zipfile", "pathlib", "tempfile", "shutil", "subprocess", "logging",
+                "argparse", "ipaddress", "inspect", "ctypes", "cffi", "jsonschema",
+                "socket", "selectors", "threading", "datetime", "uuid", "signal")
+_DUMP_MODULES = (f"import atexit, sys; atexit.register(lambda: sys.stderr.write("
+                 f"'\\n{MODULES_TAG} ' + ' '.join(sorted(sys.modules)) + '\\n'))")
 
 
 class Lab:
@@ -39,6 +49,8 @@ class Lab:
     def __init__(self, workdir: Path) -> None:
         self.launcher = workdir / "ocirt-launcher.py"
         self.launcher.write_text(checkout_launcher_code() + "\n")
+        self.counting = workdir / "ocirt-modules.py"
+        self.counting.write_text(_DUMP_MODULES + "\n" + checkout_launcher_code() + "\n")
         self.bundles = build_bundles(workdir / "b")
         self.root = workdir / "root"
         self.root.mkdir()
@@ -49,35 +61,62 @@ class Lab:
         self.count += 1
         return f"hs{os.getpid() % 10000}-{self.count}"
 
-    def argv(self, *args: str, py_flags: tuple[str, ...] = ()) -> list[str]:
-        return [real_python(), "-I", "-S", *py_flags, str(self.launcher), *args]
+    def argv(self, *args: str, py_flags: tuple[str, ...] = (),
+             launcher: Path | None = None) -> list[str]:
+        return [real_python(), "-I", "-S", *py_flags, str(launcher or self.launcher), *args]
 
-    def call(self, *args: str, py_flags: tuple[str, ...] = ()) -> proc.Result:
-        return proc.run(self.argv("--root", str(self.root), *args, py_flags=py_flags),
-                        env=self.env)
+    def call(self, *args: str, py_flags: tuple[str, ...] = (),
+             launcher: Path | None = None) -> proc.Result:
+        argv = self.argv("--root", str(self.root), *args, py_flags=py_flags, launcher=launcher)
+        return proc.run(argv, env=self.env)
 
-    def lifecycle(self, py_flags: tuple[str, ...] = ()) -> dict[str, proc.Result]:
+    def lifecycle(self, launcher: Path | None = None) -> dict[str, proc.Result]:
         cid, bundle = self.new_id(), str(self.bundles.true)
-        steps = {"create": ("create", "--bundle", bundle, cid), "state": ("state", cid),
+        steps = {"--version": ("--version",),
+                 "create": ("create", "--bundle", bundle, cid), "state": ("state", cid),
                  "start": ("start", cid), "delete": ("delete", "--force", cid),
                  "run": ("run", "--bundle", bundle, self.new_id())}
-        out = {name: self.call(*args, py_flags=py_flags) for name, args in steps.items()}
+        out = {name: self.call(*args, launcher=launcher) for name, args in steps.items()}
         proc.reap_orphans()
         return out
 
 
+def _modules(res: proc.Result) -> list[str]:
+    for line in res.stderr.splitlines():
+        if line.startswith(MODULES_TAG):
+            return line.split()[1:]
+    return []
+
+
+def module_table(lab: Lab) -> list[str]:
+    """Modules loaded per call: ocirt's own and the heavy stdlib ones."""
+    base = set(_modules(proc.run([real_python(), "-I", "-S", "-c", _DUMP_MODULES])))
+    lines = [f"A bare `python3 -I -S` has {len(base)} modules loaded.", "",
+             "| call | modules | ocirt modules | heavy stdlib / third-party loaded |",
+             "|---|---|---|---|"]
+    for name, res in lab.lifecycle(launcher=lab.counting).items():
+        mods = _modules(res)
+        own = [m for m in mods if m.startswith("ocirt")]
+        heavy = [m for m in HEAVY_STDLIB if m in mods]
+        lines.append(f"| {name} | {len(mods)} | {len(own)} | {', '.join(heavy)} |")
+    return lines
+
+
 def wall_table(lab: Lab, rounds: int) -> list[str]:
-    samples: dict[str, list[float]] = {}
+    wall: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     floors = {"python3 -c pass": [real_python(), "-c", "pass"],
-              "python3 -I -S -c pass": [real_python(), "-I", "-S", "-c", "pass"],
-              "ocirt --version": lab.argv("--version")}
+              "python3 -I -S -c pass": [real_python(), "-I", "-S", "-c", "pass"]}
     for _ in range(rounds):
-        for name, res in lab.lifecycle().items():
-            samples.setdefault(name, []).append(res.wall_ms if res.ok else float("nan"))
-        for name, argv in floors.items():
-            samples.setdefault(name, []).append(proc.run(argv, env=lab.env).wall_ms)
-    lines = ["| call | median ms |", "|---|---|"]
-    lines += [f"| {name} | {statistics.median(v):.1f} |" for name, v in samples.items()]
+        results = lab.lifecycle()
+        results.update({name: proc.run(argv, env=lab.env) for name, argv in floors.items()})
+        for name, res in results.items():
+            wall.setdefault(name, []).append(res.wall_ms if res.ok else float("nan"))
+            cpu.setdefault(name, []).append(res.cpu_ms if res.cpu_ms is not None
+                                            else float("nan"))
+    lines = ["| call | wall median ms | CPU (user+sys) median ms |", "|---|---|---|"]
+    lines += [f"| {name} | {statistics.median(wall[name]):.1f} | "
+              f"{statistics.median(cpu[name]):.1f} |" for name in wall]
     return lines
 
 
@@ -148,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         proc.use_helper(proc.build_helper(workdir))
         lab = Lab(workdir)
         lab.lifecycle()  # warm the page cache and bytecode caches
-        out = ["### Wall time per call (ocirt from this checkout, `python3 -I -S`)", "", *wall_table(lab, args.rounds), ""]
+        out = ["### Time per call (ocirt from this checkout, `python3 -I -S`)", "",
+               *wall_table(lab, args.rounds), "",
+               "### Modules loaded per call", "", *module_table(lab), ""]
         out += ["### Imports (`-X importtime`)", ""]
         cid = lab.new_id()
         for cmd in (("--version",), ("create", "--bundle", str(lab.bundles.true), cid)):
