@@ -14,6 +14,7 @@ ocirt as their OCI runtime.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -352,6 +353,7 @@ def _cgroup_dirs_of(cgroups_path: str) -> list[str]:
 
 def _procs_with(cid: str) -> list[str]:
     me = os.getpid()
+    word = re.compile(r"(?<![\w.-])" + re.escape(cid) + r"(?![\w.-])")
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == me:
@@ -360,7 +362,7 @@ def _procs_with(cid: str) -> list[str]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if cid in cmd and "ocirt" in cmd:
+        if word.search(cmd) and "ocirt" in cmd:
             found.append(f"{pid}: {cmd[:200]}")
     return found
 
@@ -371,8 +373,9 @@ def leftovers(cid: str, roots: set[str], cgroups_path: str = "") -> list[str]:
     an ocirt process still working on it."""
     out = [f"state dir {r}/{cid}" for r in roots if os.path.exists(os.path.join(r, cid))]
     out += [f"cgroup {d}" for d in _cgroup_dirs_of(cgroups_path)]
+    word = re.compile(r"(?<![\w.-])" + re.escape(cid) + r"(?![\w.-])")
     with open("/proc/self/mountinfo") as f:
-        out += [f"mount {l.split()[4]}" for l in f if cid in l]
+        out += [f"mount {l.split()[4]}" for l in f if word.search(l)]
     out += [f"process {p}" for p in _procs_with(cid)]
     return out
 
@@ -416,3 +419,37 @@ def _zombie(pid: int) -> bool:
 def state_json(shim: Shim, cid: str, root: str) -> dict:
     r = run([shim.real, "--root", root, "state", cid])
     return json.loads(r.stdout) if r.returncode == 0 else {}
+
+
+def build_oci_archive(rootfs_tar: Path, dest: Path, name: str) -> Path:
+    """An OCI image layout (one uncompressed layer: `rootfs_tar`) in a tar,
+    named `name`: what `ctr image import` takes, written without any tool."""
+    layer = rootfs_tar.read_bytes()
+    blobs: dict[str, bytes] = {}
+
+    def blob(data: bytes, media: str) -> dict:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return {"mediaType": media, "digest": digest, "size": len(data)}
+
+    layer_desc = blob(layer, "application/vnd.oci.image.layer.v1.tar")
+    config = {"architecture": "amd64", "os": "linux",
+              "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
+              "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]}, "history": [{"created_by": "ocirt engine tests"}]}
+    config_desc = blob(json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json")
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": config_desc, "layers": [layer_desc]}
+    manifest_desc = blob(json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
+    manifest_desc["annotations"] = {"io.containerd.image.name": name,
+                                    "org.opencontainers.image.ref.name": name.rsplit(":", 1)[-1]}
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [manifest_desc]}
+    with tarfile.open(dest, "w") as tar:
+        def put(path: str, data: bytes) -> None:
+            ti = tarfile.TarInfo(path)
+            ti.size, ti.mode, ti.mtime = len(data), 0o644, 0
+            tar.addfile(ti, io.BytesIO(data))
+        put("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        put("index.json", json.dumps(index).encode())
+        for digest, data in blobs.items():
+            put("blobs/sha256/" + digest.split(":", 1)[1], data)
+    return dest
