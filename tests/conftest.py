@@ -53,6 +53,7 @@ def base_rootfs(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("rootfs-base") / "rootfs"
     for d in ("bin", "dev", "proc", "sys", "tmp", "etc", "root", "mnt", "run", "var"):
         (root / d).mkdir(parents=True)
+    os.chmod(root / "tmp", 0o1777)
     shutil.copy2(bb, root / "bin" / "busybox")
     subprocess.run(["chroot", str(root), "/bin/busybox", "--install", "-s", "/bin"], check=True)
     (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n")
