@@ -68,10 +68,8 @@ def _make_rootless(spec: dict, uid: int, gid: int) -> None:
         if m["type"] == "sysfs":
             m = {"destination": "/sys", "type": "none", "source": "/sys",
                  "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
-        elif m["destination"] == "/dev/pts":
-            m = dict(m, options=[o for o in m["options"] if o != "gid=5"])
-        elif m["type"] == "mqueue":
-            m = {"destination": "/dev/mqueue", "type": "none", "source": "/dev/mqueue",
-                 "options": ["bind", "nosuid", "noexec", "nodev"]}
+        elif "options" in m:
+            # ids in mount options name host ids the user namespace may not map
+            m = dict(m, options=[o for o in m["options"] if not o.startswith(("uid=", "gid="))])
         mounts.append(m)
     spec["mounts"] = mounts
