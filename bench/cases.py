@@ -243,11 +243,11 @@ class ListCase(Case):
     def __init__(self, n: int) -> None:
         super().__init__()
         self.n = self.count = n
+        self.title = self._title()
         self.made: dict[str, list[str]] = {}
         self.roots: dict[str, Runtime] = {}
 
-    @property
-    def title(self) -> str:
+    def _title(self) -> str:
         return f"list with {self.count} containers"
 
     def metrics(self) -> list[Metric]:
@@ -271,7 +271,7 @@ class ListCase(Case):
         failures = []
         ids = [ctx.new_id(rt) for _ in range(self.n)]
         with ThreadPoolExecutor(self.workers) as pool:
-            for cid, res in zip(ids, pool.map(create, ids)):
+            for cid, res in zip(ids, pool.map(create, ids), strict=True):
                 if res is not None and res.ok:
                     made.append(cid)
                 elif res is not None:
@@ -286,6 +286,7 @@ class ListCase(Case):
         if not live:
             return
         self.count = min(len(self.made[rt.name]) for rt in live)
+        self.title = self._title()
         for rt in live:
             extra = self.made[rt.name][self.count:]
             del self.made[rt.name][self.count:]

@@ -28,14 +28,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__)
     ap.add_argument("--runtimes", default=DEFAULT_RUNTIMES,
                     help="comma list; the first is compared to the others (default %(default)s)")
-    ap.add_argument("--quick", action="store_true", help="fewer iterations, list with 100 (< 2 min)")
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer iterations, list with 100 (< 2 min)")
     ap.add_argument("--out", type=Path, help="write the report here (e.g. docs/performance.md)")
     ap.add_argument("--cases", help="comma list of case keys to run (default: all); "
                     "keys: version,state,run,cycle,exec,kill,seccomp,mounts,mem,tput,list")
-    ap.add_argument("--iterations", type=int, help="override every case's iteration count (no warm-up)")
+    ap.add_argument("--iterations", type=int,
+                    help="override every case's iteration count (no warm-up)")
     ap.add_argument("--list-n", type=int, help="containers for the list case")
     ap.add_argument("--references", type=int,
-                    help="iterations of the reference commands (0: skip; default 10 quick, 30 full)")
+                    help="iterations of the reference commands "
+                         "(0: skip; default 10 quick, 30 full)")
     ap.add_argument("--crun-wrapper", choices=("nsenter", "unshare"), default="nsenter",
                     help="how crun escapes a hybrid cgroup layout (default %(default)s)")
     ap.add_argument("--ocirt-from", choices=("checkout", "installed"), default="checkout",
@@ -77,6 +80,10 @@ def reference_iterations(args: argparse.Namespace) -> int:
     if args.iterations is not None:
         return max(3, args.iterations)
     return 10 if args.quick else 30
+
+
+def command_line(argv: list[str] | None) -> str:
+    return "python3 -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
 
 
 def log(msg: str) -> None:
@@ -202,7 +209,7 @@ def measure(args: argparse.Namespace, argv: list[str] | None, names: list[str],
             shutil.rmtree(workdir, ignore_errors=True)
     results.notes.append(f"total bench time {time.monotonic() - started:.0f} s")
     text = report.render(results, machine.describe(versions, str(find_busybox()), load_at_start),
-                         refs, "python3 -m bench " + " ".join(argv if argv is not None else sys.argv[1:]))
+                         refs, command_line(argv))
     print(text)
     if args.out:
         report.write(args.out, text, PREAMBLE)

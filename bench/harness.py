@@ -150,6 +150,12 @@ def run_case(case: Case, ctx: Context, results: Results,
     log(f"  {case.title}: {done} iterations")
 
 
+def _try_sample(case: Case, ctx: Context, rt: Runtime) -> tuple[dict[str, float], str | None]:
+    values: dict[str, float] = {}
+    err = _safe(lambda: values.update(case.sample(ctx, rt)))
+    return values, err
+
+
 def _alternate(case: Case, ctx: Context, results: Results, live: list[Runtime],
                n: int, warmup: int) -> int:
     """Run the iterations; returns how many were recorded."""
@@ -158,8 +164,7 @@ def _alternate(case: Case, ctx: Context, results: Results, live: list[Runtime],
     for i in range(warmup + n):
         order = live[i % len(live):] + live[:i % len(live)] if live else []
         for rt in order:
-            values: dict[str, float] = {}
-            err = _safe(lambda: values.update(case.sample(ctx, rt)))
+            values, err = _try_sample(case, ctx, rt)
             proc.reap_orphans()
             if err:
                 results.errors[(case.key, rt.name)] = err

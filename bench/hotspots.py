@@ -163,7 +163,7 @@ def _label(func: tuple[str, int, str]) -> str:
 
 
 def summarize(stats: pstats.Stats, step: str, top: int) -> list[str]:
-    entries = stats.stats  # func -> (cc, nc, tottime, cumtime, callers)
+    entries = stats.stats  # type: ignore[attr-defined]  # func -> (cc, nc, tt, ct, callers)
     total = max(v[3] for v in entries.values())
     imports = max((v[3] for f, v in entries.items()
                    if f[0] == BOOTSTRAP and f[2] == "_find_and_load"), default=0.0)

@@ -10,7 +10,12 @@ from pathlib import Path
 
 from bench import proc
 from bench.harness import percentile
-from bench.runtimes import is_hybrid_cgroup, unshare_wrapper, real_python
+from bench.runtimes import (
+    MountNamespaceHolder,
+    is_hybrid_cgroup,
+    real_python,
+    unshare_wrapper,
+)
 
 
 def cpu_model() -> str:
@@ -70,7 +75,8 @@ def reference_commands(holder: MountNamespaceHolder | None) -> list[tuple[str, l
     """Fixed costs that help read the runtime numbers."""
     true = "/bin/true"
     refs = [("spawn+reap of /bin/true (harness floor)", [true]),
-            ("`python3 -I -S -c pass` (interpreter floor)", [real_python(), "-I", "-S", "-c", "pass"]),
+            ("`python3 -I -S -c pass` (interpreter floor)",
+             [real_python(), "-I", "-S", "-c", "pass"]),
             ("`python3 -c pass`", [real_python(), "-c", "pass"])]
     if is_hybrid_cgroup():
         refs += [("`unshare -m true`", ["unshare", "-m", true]),

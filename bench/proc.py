@@ -42,7 +42,7 @@ class Result:
     def ok(self) -> bool:
         return self.rc == 0
 
-    def check(self) -> "Result":
+    def check(self) -> Result:
         if not self.ok:
             raise CmdError(describe_failure(self))
         return self
@@ -144,7 +144,7 @@ def spawn(argv: list[str], env: dict[str, str] | None = None,
     out_fd = os.memfd_create("bench-out")
     err_fd = os.memfd_create("bench-err")
     report_fd = os.memfd_create("bench-report") if measured and _helper else None
-    full = [_helper, *argv] if report_fd is not None else argv
+    full = [_helper, *argv] if _helper is not None and report_fd is not None else argv
     t0 = time.perf_counter_ns()
     try:
         pid = os.posix_spawnp(full[0], full, env if env is not None else os.environ,

@@ -52,7 +52,7 @@ class Runtime:
     def bare(self, *args: str) -> list[str]:
         return [*self.cmd, *args]
 
-    def with_root(self, root: Path) -> "Runtime":
+    def with_root(self, root: Path) -> Runtime:
         return replace(self, root=str(root))
 
 
@@ -113,7 +113,7 @@ def ocirt_command(source: str = "checkout") -> list[str] | None:
     return [installed] if installed else None
 
 
-def describe_command(rt: "Runtime") -> str:
+def describe_command(rt: Runtime) -> str:
     """Short human form of how a runtime is started, for the report."""
     if "-c" in rt.cmd and "ocirt.cli.main" in rt.cmd[-1]:
         return "python3 -I -S -c 'from ocirt.cli.main import main' (this checkout)"
@@ -170,7 +170,8 @@ def resolve(name: str, holder: MountNamespaceHolder | None = None,
         return None
     if name == "crun" and holder is not None:
         return Runtime("crun", holder.nsenter("crun"),
-                       note="run via `nsenter` into a held mount namespace without the cgroup2 mount")
+                       note="run via `nsenter` into a held mount namespace "
+                            "without the cgroup2 mount")
     if name == "crun" and is_hybrid_cgroup():
         return Runtime("crun", CRUN_WRAPPER,
                        note="run via `unshare -m sh -c 'umount cgroup2; exec crun'` per call")

@@ -57,7 +57,7 @@ def syscall_names() -> list[str]:
 
 
 def _arg_rules() -> list[dict]:
-    rules = [{"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+    rules: list[dict[str, object]] = [{"names": ["personality"], "action": "SCMP_ACT_ALLOW",
               "args": [{"index": 0, "value": v, "op": "SCMP_CMP_EQ"}]}
              for v in _PERSONALITY_OK]
     rules.append({"names": ["clone"], "action": "SCMP_ACT_ALLOW",
