@@ -15,7 +15,7 @@ from .config.model import Config
 from .errors import OcirtError
 from .init import Launch, intermediate
 from .linux import sys, unixsock
-from .state import START_SOCK, Container, now_rfc3339
+from .state import START_SOCK, Container, check_id, now_rfc3339
 
 
 class CreateOptions:
@@ -31,6 +31,7 @@ class CreateOptions:
 
 
 def create(root: str, cid: str, opts: CreateOptions) -> Container:
+    check_id(cid)
     bundle = os.path.abspath(opts.bundle)
     raw, cfg = load_bundle(bundle)
     if cfg.process is None:

@@ -22,9 +22,13 @@ START_SOCK = "start.sock"
 ID_RE = re.compile(r"^[\w+.-]+$")
 
 
+MAX_ID = 1024
+
+
 def check_id(cid: str) -> None:
-    if not cid or cid in (".", "..") or not ID_RE.match(cid):
-        raise ConfigError(f"invalid container id {cid!r}: use letters, digits, '_', '+', '-' and '.'")
+    if not cid or cid in (".", "..") or len(cid) > MAX_ID or not ID_RE.match(cid):
+        shown = cid if len(cid) <= 64 else cid[:64] + "..."
+        raise ConfigError(f"invalid container id {shown!r}: use 1 to {MAX_ID} letters, digits, '_', '+', '-' and '.'")
 
 
 def now_rfc3339() -> str:

@@ -36,4 +36,7 @@ def load_bundle(bundle: str) -> tuple[dict, Config]:
     raw = read_json(path)
     validate.check_schema(raw, path)
     semantic.check(raw, path)
-    return raw, convert(raw, bundle)
+    cfg = convert(raw, bundle)
+    if not os.path.isdir(cfg.rootfs):
+        raise ConfigError(f"{path}: root.path: {cfg.rootfs} is not a directory: create the rootfs or fix the path")
+    return raw, cfg
