@@ -22,6 +22,22 @@ STATUSES = ("covered", "partial", "missing")
 LEVELS = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "REQUIRED", "MUST (implied)")
 REQUIRED_FIELDS = ("id", "level", "file", "section", "text", "status", "tests")
 SPEC_FILES = ("runtime.md", "runtime-linux.md", "config.md", "config-linux.md", "features.md")
+# runtime-tools v0.9.0-141-g5e63903 validation executables (`runtime_tools --list`);
+# kept here so CI, which has no runtime-tools, can still check the map's names.
+RUNTIME_TOOLS = frozenset("""
+config_updates_without_affect create default delete delete_only_create_resources delete_resources
+hooks hooks_stdin hostname kill kill_no_effect killsig linux_cgroups_blkio linux_cgroups_cpus
+linux_cgroups_devices linux_cgroups_hugetlb linux_cgroups_memory linux_cgroups_network
+linux_cgroups_pids linux_cgroups_relative_blkio linux_cgroups_relative_cpus
+linux_cgroups_relative_devices linux_cgroups_relative_hugetlb linux_cgroups_relative_memory
+linux_cgroups_relative_network linux_cgroups_relative_pids linux_devices linux_masked_paths
+linux_mount_label linux_ns_itype linux_ns_nopath linux_ns_path linux_ns_path_type
+linux_process_apparmor_profile linux_readonly_paths linux_rootfs_propagation linux_seccomp
+linux_sysctl linux_uid_mappings misc_props mounts pidfile poststart poststart_fail poststop
+poststop_fail prestart prestart_fail process process_capabilities process_capabilities_fail
+process_oom_score_adj process_rlimits process_rlimits_fail process_user root_readonly_true
+start state
+""".split())
 
 
 def load(path: Path = MAP_PATH) -> dict[str, Any]:
@@ -78,6 +94,8 @@ def _check_entry(req: dict[str, Any], cache: dict[Path, set[str]], repo: Path) -
         why = check_test_ref(ref, repo, cache)
         if why:
             problems.append(f"{rid}: {why}")
+    problems += [f"{rid}: unknown runtime-tools executable {n}"
+                 for n in req.get("runtime_tools", []) if n not in RUNTIME_TOOLS]
     return problems
 
 
@@ -126,11 +144,34 @@ def unmapped_tests(doc: dict[str, Any], repo: Path = REPO) -> list[str]:
     return found
 
 
+def suite_evidence(doc: dict[str, Any], results: Path) -> list[str]:
+    """Requirements next to how their runtime-tools executables did in a results JSON.
+
+    Flags the interesting cases: no ocirt test but the suite passes
+    (external evidence only), and a failing executable (known or not).
+    """
+    import json
+
+    status = {t["name"]: t["status"] for t in json.loads(results.read_text())["tests"]}
+    lines = []
+    for req in doc["req"]:
+        names = req.get("runtime_tools", [])
+        seen = {n: status.get(n, "-") for n in names}
+        bad = {n: s for n, s in seen.items() if s not in ("pass", "skip", "-")}
+        if bad or (names and req["status"] == "missing"):
+            cells = " ".join(f"{n}={s}" for n, s in seen.items())
+            lines.append(f"{req['id']:<44} [{req['status']}] {cells}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m conformance.spec_map", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--map", type=Path, default=MAP_PATH)
     p.add_argument("--unmapped", action="store_true", help="list tests no requirement references")
+    p.add_argument("--results", type=Path,
+                   help="runtime_tools JSON: show requirements whose suite executables fail "
+                        "or that only the suite covers")
     args = p.parse_args(argv)
     doc = load(args.map)
     print(format_coverage(coverage(doc)))
@@ -139,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"problem: {problem}", file=sys.stderr)
     if args.unmapped:
         print("\n".join(unmapped_tests(doc)))
+    if args.results:
+        print("\n".join(suite_evidence(doc, args.results)))
     return 1 if problems else 0
 
 

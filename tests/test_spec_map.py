@@ -84,3 +84,17 @@ def test_print_coverage(doc: dict, capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         print("\nspec-map coverage:\n" + text)
     assert text.splitlines()[-1].startswith("all")
+
+
+def test_runtime_tools_names_are_real(doc: dict) -> None:
+    unknown = {n for req in doc["req"] for n in req.get("runtime_tools", [])} - spec_map.RUNTIME_TOOLS
+    assert unknown == set()
+
+
+def test_suite_evidence_flags_failing_executables(doc: dict, tmp_path: Path) -> None:
+    import json
+
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps({"tests": [{"name": "hooks_stdin", "status": "fail"}]}))
+    lines = spec_map.suite_evidence(doc, results)
+    assert any(line.startswith("config.hooks.state-on-stdin") and "hooks_stdin=fail" in line for line in lines)
