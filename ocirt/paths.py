@@ -9,6 +9,7 @@ check and use.
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -24,6 +25,22 @@ def fd_path(fd: int) -> str:
 
 def open_in_root(rootfd: int, path: str, flags: int = os.O_PATH) -> int:
     return sys.openat2(rootfd, path.lstrip("/") or ".", flags, RESOLVE)
+
+
+def fs_type(fd: int) -> str:
+    """The filesystem type of the mount an fd is on, from mountinfo.
+
+    Used before writing to what should be procfs: an image or a bundle mount
+    can put a tmpfs or a bind of a host directory where /proc was, and a
+    write meant for the kernel would then land in an ordinary file."""
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        mnt_id = next(line.split()[1] for line in f if line.startswith("mnt_id:"))
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[0] == mnt_id:
+                return fields[fields.index("-") + 1]
+    raise FileNotFoundError(f"mount {mnt_id} of fd {fd} is not in /proc/self/mountinfo")
 
 
 def chdir_in_root(path: str) -> None:
@@ -44,26 +61,50 @@ def chdir_in_root(path: str) -> None:
         os.close(fd)
 
 
-def _mkdir_at(dirfd: int, name: str, mode: int) -> None:
-    try:
-        os.mkdir(name, mode, dir_fd=dirfd)
-    except FileExistsError:
-        pass
+# mkdir_all's bound on components created plus links followed (ELOOP past it)
+MAX_STEPS = 256
 
 
 def mkdir_all(rootfd: int, path: str, mode: int = 0o755) -> int:
-    """Create path (and parents) inside the root; return an O_PATH fd of it."""
-    fd = os.dup(rootfd)
+    """Create path (and parents) inside the root; return an O_PATH fd of it.
+
+    Every prefix is resolved from the root, never from the previous
+    component: an image's "/run" or "../x" link then means what it means
+    inside the container (openat2 treats its dirfd as "/", so walking
+    component by component would re-root each link at that component).  A
+    dangling link is followed and its target created, as runc does."""
+    for _ in range(MAX_STEPS):
+        try:
+            return open_in_root(rootfd, path, os.O_PATH | os.O_DIRECTORY)
+        except FileNotFoundError:
+            pass
+        path = _create_first_missing(rootfd, path, mode)
+    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+
+
+def _create_first_missing(rootfd: int, path: str, mode: int) -> str:
+    """mkdir the first missing component of path; return the path to try
+    next (rewritten through the link when that component is a dangling one)."""
+    parts = [p for p in path.split("/") if p]
+    for i in range(len(parts)):
+        try:
+            os.close(open_in_root(rootfd, "/".join(parts[: i + 1]), os.O_PATH | os.O_DIRECTORY))
+        except FileNotFoundError:
+            break
+    parent, name, rest = "/".join(parts[:i]), parts[i], "/".join(parts[i + 1:])
+    pfd = open_in_root(rootfd, parent, os.O_PATH | os.O_DIRECTORY)
     try:
-        for part in [p for p in path.split("/") if p]:
-            _mkdir_at(fd, part, mode) if part not in (".", "..") else None
-            nxt = sys.openat2(fd, part, os.O_PATH | os.O_DIRECTORY, RESOLVE)
-            os.close(fd)
-            fd = nxt
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
+        os.mkdir(name, mode, dir_fd=pfd)
+        return path
+    except FileExistsError:
+        try:
+            target = os.readlink(name, dir_fd=pfd)
+        except OSError:
+            return path  # created by someone else meanwhile: resolve again
+    finally:
+        os.close(pfd)
+    base = target if target.startswith("/") else f"{parent}/{target}"
+    return f"{base}/{rest}"
 
 
 def make_target(rootfd: int, path: str, is_dir: bool) -> int:

@@ -6,6 +6,7 @@ through /proc/self/fd/N (see paths.py for why).
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -236,6 +237,10 @@ class Rootfs:
             pass
         except IsADirectoryError:
             raise OcirtError(f"linux.devices: {path} is a directory in the rootfs") from None
+        except OSError as e:
+            # EBUSY: a bundle mount sits on the node's path (e.g. a bind on /dev/null)
+            why = "a mount in config.json covers it; remove that mount" if e.errno == errno.EBUSY else e.strerror
+            raise OcirtError(f"linux.devices: cannot replace {path}: {why}") from None
         try:
             if self.in_userns:
                 raise PermissionError
@@ -285,10 +290,20 @@ class Rootfs:
         path = "/proc/sys/" + key.replace(".", "/")
         try:
             fd = paths.open_in_root(self.rootfd, path, os.O_WRONLY)
-            with os.fdopen(fd, "w") as f:
-                f.write(value)
         except OSError as e:
             raise OcirtError(f"linux.sysctl[{key!r}]: cannot set to {value!r}: {e.strerror}") from None
+        try:
+            # a tmpfs or host directory mounted over /proc would take the
+            # write silently (and a host file would be overwritten)
+            kind = paths.fs_type(fd)
+            if kind != "proc":
+                raise OcirtError(f"linux.sysctl[{key!r}]: {path} is on {kind}, not procfs: "
+                                 "a mount hides the container's /proc; remove it")
+            os.write(fd, value.encode())
+        except OSError as e:
+            raise OcirtError(f"linux.sysctl[{key!r}]: cannot set to {value!r}: {e.strerror}") from None
+        finally:
+            os.close(fd)
 
     def _readonly(self, path: str) -> None:
         try:

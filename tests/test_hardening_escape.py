@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OCIRT, ROOT_DIR, STATE_ROOT, Result, run_ocirt
+from conftest import IS_ROOT, OCIRT, STATE_ROOT, Result
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hardening"
 SECRET = "TOPSECRET-host-only"
@@ -250,3 +250,304 @@ def test_cve_2024_21626_exec_cwd_proc_self_fd(ocirt, bundle, tmp_path, fd):
     assert SECRET not in r.stdout, f"exec'd process started in a host directory: {r}"
     one_line_error(r)
     assert "cwd" in r.stderr
+
+
+# --- 3. symlinks in the image ---------------------------------------------------
+# The image author controls every component of every path below the rootfs.
+# A runtime that resolves a path on the host follows "/x", "../../x" or a
+# chain of links out of the rootfs and mounts, creates or masks on the
+# host's side (CVE-2021-30465, CVE-2019-19921; runc's mount-destination and
+# /dev symlink bugs before it).  ocirt resolves everything with openat2
+# RESOLVE_IN_ROOT, so each link lands on its "twin" inside the rootfs.
+LINK_KINDS = ("absolute", "relative", "chain")
+
+
+def plant(rootfs: Path, where: str, host_target: Path, kind: str) -> Path:
+    """Make rootfs/where a symlink of the given kind to host_target; return
+    the twin: where the link leads when resolved inside the rootfs."""
+    link = rootfs / where.lstrip("/")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.is_file():
+        link.unlink()
+    elif link.is_dir():
+        shutil.rmtree(link)
+    up = "../" * 40 + str(host_target).lstrip("/")
+    if kind == "absolute":
+        os.symlink(str(host_target), link)
+    elif kind == "relative":
+        os.symlink(up, link)
+    else:
+        os.symlink(link.name + ".c1", link)
+        os.symlink(link.name + ".c2", link.parent / (link.name + ".c1"))
+        os.symlink(up, link.parent / (link.name + ".c2"))
+    return rootfs / str(host_target).lstrip("/")
+
+
+class HostCanary:
+    """A host directory the image's links point at; nothing may change in it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path / "hostcanary"
+        self.dir.mkdir()
+        (self.dir / "secret").write_text(SECRET + "\n")
+        self.before = self.snapshot()
+
+    def snapshot(self) -> list:
+        return sorted((p.name, p.stat().st_mode, p.read_bytes() if p.is_file() else b"")
+                      for p in self.dir.iterdir())
+
+    def assert_untouched(self) -> None:
+        assert self.snapshot() == self.before, f"runtime wrote to the host through a link: {self.snapshot()}"
+        with open("/proc/self/mountinfo") as f:
+            assert str(self.dir) not in f.read(), "a mount landed on the host's side"
+
+
+def _no_dev_tmpfs(bundle) -> None:
+    """Without a tmpfs on /dev the image's own /dev entries are what the
+    runtime walks (as with a bind-mounted or image-provided /dev)."""
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/dev"]
+
+
+def _case_mount_dest(bundle, canary, kind):
+    twin = plant(bundle.rootfs, "/mnt/vol", canary.dir, kind)
+    twin.mkdir(parents=True, exist_ok=True)
+    bundle.config["mounts"].append({"destination": "/mnt/vol/data", "type": "tmpfs", "source": "tmpfs"})
+    return "stat -f -c %T /mnt/vol/data", "tmpfs"
+
+
+def _case_masked(bundle, canary, kind):
+    twin = plant(bundle.rootfs, "/etc/masked", canary.dir / "secret", kind)
+    twin.parent.mkdir(parents=True, exist_ok=True)
+    twin.write_text("INROOT\n")
+    bundle.config["linux"]["maskedPaths"] = ["/etc/masked"]
+    return "cat /etc/masked; echo END", "END"
+
+
+def _case_readonly(bundle, canary, kind):
+    twin = plant(bundle.rootfs, "/etc/ro", canary.dir, kind)
+    twin.mkdir(parents=True, exist_ok=True)
+    bundle.config["linux"]["readonlyPaths"] = ["/etc/ro"]
+    return "touch /etc/ro/x 2>/dev/null || echo RO", "RO"
+
+
+def _case_device(bundle, canary, kind):
+    twin = plant(bundle.rootfs, "/mnt/devs", canary.dir, kind)
+    twin.mkdir(parents=True, exist_ok=True)
+    bundle.config["linux"]["devices"] = [{"path": "/mnt/devs/mydev", "type": "c", "major": 1, "minor": 3}]
+    return "test -c /mnt/devs/mydev && echo CHAR", "CHAR"
+
+
+def _case_dev(bundle, canary, kind):
+    twin = plant(bundle.rootfs, "/dev", canary.dir, kind)
+    twin.mkdir(parents=True, exist_ok=True)
+    return "test -c /dev/null && echo > /dev/null && echo NULL", "NULL"
+
+
+def _case_dev_pts(bundle, canary, kind):
+    _no_dev_tmpfs(bundle)
+    twin = plant(bundle.rootfs, "/dev/pts", canary.dir, kind)
+    twin.mkdir(parents=True, exist_ok=True)
+    return "stat -f -c %T /dev/pts/", "devpts"
+
+
+def _case_proc(bundle, canary, kind):
+    twin = plant(bundle.rootfs, "/proc", canary.dir, kind)
+    twin.mkdir(parents=True, exist_ok=True)
+    return "stat -f -c %T /proc/", "proc"
+
+
+SYMLINK_CASES = {
+    "mount-destination": _case_mount_dest, "maskedPaths": _case_masked,
+    "readonlyPaths": _case_readonly, "device-path": _case_device, "dev": _case_dev,
+    "dev-pts": _case_dev_pts, "proc": _case_proc,
+}
+
+
+@pytest.mark.parametrize("kind", LINK_KINDS)
+@pytest.mark.parametrize("case", list(SYMLINK_CASES))
+def test_image_symlink_resolves_inside_rootfs(ocirt, bundle, tmp_path, case, kind):
+    """The image plants a symlink to a host directory (absolute, relative
+    with ../.., or a chain of three links) where the config names a mount
+    destination, a maskedPaths/readonlyPaths entry, a device path, /dev,
+    /dev/pts or /proc.  The host directory stays untouched and the
+    container sees the effect on the link's in-rootfs twin."""
+    canary = HostCanary(tmp_path)
+    script, want = SYMLINK_CASES[case](bundle, canary, kind)
+    r = ocirt.run(bundle.sh(script))
+    canary.assert_untouched()
+    assert r.returncode == 0, r
+    assert want in r.stdout and "INROOT" not in r.stdout and SECRET not in r.stdout, r
+
+
+@pytest.mark.parametrize("kind", LINK_KINDS)
+def test_image_symlink_dev_console(ocirt, bundle, tmp_path, kind):
+    """/dev/console as a link to a host file: the pty is bound on the
+    link's twin inside the rootfs, never on the host file."""
+    canary = HostCanary(tmp_path)
+    _no_dev_tmpfs(bundle)
+    twin = plant(bundle.rootfs, "/dev/console", canary.dir / "secret", kind)
+    twin.parent.mkdir(parents=True, exist_ok=True)
+    twin.write_text("INROOT\n")
+    bundle.config["process"]["terminal"] = True
+    r = ocirt.run(bundle.sh("test -c /dev/console && echo CONSOLE"))
+    canary.assert_untouched()
+    assert r.returncode == 0, r
+    assert "CONSOLE" in r.stdout, r
+
+
+def test_symlink_swapped_during_create(ocirt, bundle, tmp_path):
+    """A racing process in a shared rootfs flips /mnt/vol between a real
+    directory and a link to the host while ocirt creates containers that
+    mount on /mnt/vol/data, create /mnt/vol/dev0 and make /mnt/vol read-only
+    (runc CVE-2021-30465's swap).  Whatever each create sees, every lookup
+    stays in the rootfs: the host directory is never written."""
+    canary = HostCanary(tmp_path)
+    mnt = bundle.rootfs / "mnt"
+    (mnt / "vol.real").mkdir()
+    os.symlink("vol.real", mnt / "vol")
+    bundle.config["mounts"].append({"destination": "/mnt/vol/data", "type": "tmpfs", "source": "tmpfs"})
+    bundle.config["linux"]["devices"] = [{"path": "/mnt/vol/dev0", "type": "c", "major": 1, "minor": 3}]
+    bundle.config["linux"]["readonlyPaths"] = ["/mnt/vol"]
+    bundle.sh("true")
+    stop = threading.Event()
+
+    def flip() -> None:
+        targets = ["vol.real", str(canary.dir), "../" * 40 + str(canary.dir).lstrip("/")]
+        i = 0
+        while not stop.is_set():
+            tmp = mnt / "vol.tmp"
+            os.symlink(targets[i % 3], tmp)
+            os.replace(tmp, mnt / "vol")
+            i += 1
+
+    racer = threading.Thread(target=flip, daemon=True)
+    racer.start()
+    try:
+        results = [ocirt.run(bundle) for _ in range(12)]
+    finally:
+        stop.set()
+        racer.join()
+    canary.assert_untouched()
+    for r in results:
+        if r.returncode != 0:
+            one_line_error(r)
+    assert any(r.returncode == 0 for r in results), results
+
+
+@pytest.mark.parametrize("link,dest,lands", [
+    ("/run", "var/run/app/sock", "run/app/sock"),            # Debian's /var/run -> /run
+    ("../../run", "var/run/app", "run/app"),
+    ("../../../../../../run", "var/run/app", "run/app"),      # clamped at the root
+    ("gone/deeper", "var/run/x", "var/gone/deeper/x"),        # dangling: target created
+])
+def test_mkdir_all_follows_links_as_the_container_would(tmp_path, link, dest, lands):
+    """paths.mkdir_all resolves each prefix from the rootfs, so an absolute
+    or ../.. link means what it means inside the container; a walk that
+    re-roots every component (openat2's dirfd is its "/") would put
+    /var/run/* under /var itself, or fail on the link."""
+    if not IS_ROOT:
+        pytest.skip("needs root for nothing but a consistent tmp tree")
+    from ocirt import paths
+
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "var").mkdir(parents=True)
+    (rootfs / "run").mkdir()
+    os.symlink(link, rootfs / "var" / "run")
+    rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY)
+    try:
+        fd = paths.mkdir_all(rootfd, dest)
+        try:
+            assert os.readlink(paths.fd_path(fd)) == str(rootfs / lands)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(rootfd)
+
+
+# --- 4. fake /proc and /dev/null -------------------------------------------------
+def _uts_sysctl(bundle) -> None:
+    bundle.config["linux"]["sysctl"] = {"kernel.domainname": "evil.example"}
+
+
+def test_sysctl_refuses_host_dir_bound_on_proc_sys(ocirt, bundle, tmp_path):
+    """A bundle mount binds a host directory over /proc/sys after procfs is
+    mounted (the shape of CVE-2019-16884 / CVE-2019-19921: whatever ends up
+    on /proc is not procfs).  A runtime that just opens
+    /proc/sys/kernel/domainname would overwrite the host file; ocirt checks
+    the file is on procfs first and refuses."""
+    fake = tmp_path / "fakesys"
+    (fake / "kernel").mkdir(parents=True)
+    (fake / "kernel" / "domainname").write_text("host-original\n")
+    bundle.config["mounts"].append({"destination": "/proc/sys", "type": "bind", "source": str(fake),
+                                    "options": ["rbind", "rw"]})
+    _uts_sysctl(bundle)
+    r = ocirt.run(bundle.sh("cat /proc/sys/kernel/domainname"))
+    assert (fake / "kernel" / "domainname").read_text() == "host-original\n", "sysctl wrote a host file"
+    one_line_error(r)
+    assert "sysctl" in r.stderr and "procfs" in r.stderr, r
+
+
+def test_sysctl_refuses_tmpfs_on_proc(ocirt, bundle):
+    """A tmpfs mounted over /proc swallows the sysctl write: the container
+    would run without the setting it asked for, silently."""
+    bundle.config["mounts"].append({"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"})
+    (bundle.rootfs / "proc").mkdir(exist_ok=True)
+    _uts_sysctl(bundle)
+    bundle.config["mounts"].append({"destination": "/proc/sys/kernel", "type": "tmpfs", "source": "tmpfs"})
+    r = ocirt.run(bundle.sh("cat /proc/sys/kernel/domainname"))
+    assert "evil.example" not in r.stdout
+    assert r.returncode != 0, r
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r
+
+
+def test_sysctl_through_image_proc_symlink_reaches_real_procfs(ocirt, bundle):
+    """The image makes /proc a link to a directory holding a fake
+    sys/kernel/domainname: procfs is mounted on the link's in-root target,
+    so the sysctl goes to the kernel, not to the image's file."""
+    fake = bundle.rootfs / "fakeproc"
+    (fake / "sys" / "kernel").mkdir(parents=True)
+    (fake / "sys" / "kernel" / "domainname").write_text("image-file\n")
+    shutil.rmtree(bundle.rootfs / "proc")
+    os.symlink("/fakeproc", bundle.rootfs / "proc")
+    _uts_sysctl(bundle)
+    r = ocirt.run(bundle.sh("cat /proc/sys/kernel/domainname; stat -f -c %T /proc/"))
+    assert r.returncode == 0, r
+    assert r.stdout.split() == ["evil.example", "proc"], r
+    assert (fake / "sys" / "kernel" / "domainname").read_text() == "image-file\n"
+
+
+def test_masking_survives_fake_dev_null(ocirt, bundle, tmp_path):
+    """A bundle mount replaces /dev/null with a bind of an ordinary host file
+    before masking; a runtime that masks with "the container's /dev/null"
+    would expose that file (and let the container write it) at every masked
+    path.  ocirt masks with the host's /dev/null, opened before any mount,
+    and refuses a mount that sits where it must create a device node."""
+    fake = tmp_path / "not-null"
+    fake.write_text("FAKE-NULL\n")
+    (bundle.rootfs / "etc" / "secret").write_text("INROOT\n")
+    bundle.config["mounts"].append({"destination": "/dev/null", "type": "bind", "source": str(fake),
+                                    "options": ["bind", "rw"]})
+    bundle.config["linux"]["maskedPaths"] = ["/etc/secret"]
+    r = ocirt.run(bundle.sh("cat /etc/secret; stat -c %F:%t:%T /etc/secret; echo x > /etc/secret; echo END"))
+    assert fake.read_text() == "FAKE-NULL\n"
+    assert "FAKE-NULL" not in r.stdout and "INROOT" not in r.stdout, r
+    if r.returncode != 0:  # refused: /dev/null is a device ocirt must create
+        one_line_error(r)
+        assert "/dev/null" in r.stderr, r
+    else:
+        assert "character special file:1:3" in r.stdout, r
+
+
+def test_masking_survives_image_dev_null_file(ocirt, bundle):
+    """The image ships /dev/null as a regular file (or a link to a secret)
+    and the config bind-mounts the image's own /dev: masks still bind the
+    real null device."""
+    _no_dev_tmpfs(bundle)
+    dev = bundle.rootfs / "dev"
+    (dev / "null").write_text("IMAGE-NULL\n")
+    (bundle.rootfs / "etc" / "secret").write_text("INROOT\n")
+    bundle.config["linux"]["maskedPaths"] = ["/etc/secret"]
+    r = ocirt.run(bundle.sh("cat /etc/secret; stat -c %F:%t:%T /etc/secret; echo END"))
+    assert r.returncode == 0, r
+    assert "IMAGE-NULL" not in r.stdout and "INROOT" not in r.stdout, r
+    assert "character special file:1:3" in r.stdout, r
