@@ -22,13 +22,16 @@ This module needs only the standard library and imports nothing from ocirt, so
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import re
 import sys
-from urllib.parse import unquote
+
+try:  # the bare module: hashlib would load OpenSSL (~3 ms) on every create
+    from _sha256 import sha256 as _sha256
+except ImportError:  # pragma: no cover -- interpreters built without it
+    from hashlib import sha256 as _sha256
 
 # Bump when the generated code changes for the same schema (part of cache keys).
 COMPILER_VERSION = 1
@@ -186,6 +189,7 @@ class _Compiler:
         self.fn_of: dict[int, str] = {}       # id(subschema) -> function name
         self.consts: dict[str, str] = {}      # expression -> module-level name
         self.const_lines: list[str] = []
+        self.pattern_lines: list[str] = []
         self.helpers: set[str] = set()
         self.uses_re = False
         self.root_id = schema.get("$id", "") if isinstance(schema, dict) else ""
@@ -206,6 +210,8 @@ class _Compiler:
     def _resolve(self, ref, where: str):
         if not isinstance(ref, str):
             raise SchemaCompileError(f"{where}: $ref must be a string")
+        from urllib.parse import unquote
+
         base, _, fragment = ref.partition("#")
         if base and base != self.root_id:
             raise SchemaCompileError(f"{where}: $ref {ref!r} is not a reference into this document")
@@ -254,7 +260,15 @@ class _Compiler:
         except re.error as e:
             raise SchemaCompileError(f"{where}: pattern {pattern!r} is not a Python regex: {e}") from None
         self.uses_re = True
-        return self.const(f"_re.compile({pattern!r}).search", "P")
+        key = ("re", pattern)
+        name = self.consts.get(key)
+        if name is None:
+            # compiled on first use: the function rebinds its own global name
+            # to the compiled pattern's search, so later calls cost nothing extra
+            name = self.consts[key] = f"_P{len(self.consts) + 1}"
+            self.pattern_lines += ["", "", f"def {name}(s):", f"    global {name}",
+                                 f"    {name} = _re.compile({pattern!r}).search", f"    return {name}(s)"]
+        return name
 
     def helper(self, name: str) -> str:
         for dep in _HELPER_DEPS.get(name, []):
@@ -650,7 +664,7 @@ class _Compiler:
             f"DRAFT = {self.draft!r}",
             "_MISSING = object()",
         ]
-        head += self.const_lines
+        head += self.const_lines + self.pattern_lines
         body = [_HELPERS[h] for h in sorted(self.helpers)]
         for fn in self.functions:
             body.append(f"\n\ndef {fn.name}(x):\n" + "\n".join(fn.lines) + "\n")
@@ -666,7 +680,7 @@ class _Compiler:
 def compile_schema(schema, sha256: str = "") -> str:
     """Return the Python source of a module whose ``validate(doc)`` checks schema."""
     if not sha256:
-        sha256 = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
+        sha256 = _sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
     return _Compiler(schema).source(sha256)
 
 
@@ -674,7 +688,7 @@ def compile_file(schema_path: str) -> tuple[str, str]:
     """(source, sha256 of the file's bytes) for the schema at schema_path."""
     with open(schema_path, "rb") as f:
         raw = f.read()
-    sha256 = hashlib.sha256(raw).hexdigest()
+    sha256 = _sha256(raw).hexdigest()
     return compile_schema(json.loads(raw), sha256), sha256
 
 
@@ -722,7 +736,7 @@ def load(schema_path: str, cache_dir: str | None = None, prebuilt: str | None = 
     """
     with open(schema_path, "rb") as f:
         raw = f.read()
-    sha256 = hashlib.sha256(raw).hexdigest()
+    sha256 = _sha256(raw).hexdigest()
     if prebuilt:
         try:
             module = __import__(prebuilt, fromlist=["validate"])
@@ -750,6 +764,9 @@ def load(schema_path: str, cache_dir: str | None = None, prebuilt: str | None = 
         try:
             os.makedirs(cache_dir, mode=0o700, exist_ok=True)
             if _trusted(cache_dir):
+                for name in os.listdir(cache_dir):  # entries of older schemas/compilers
+                    if name.startswith("validator-") and key not in name:
+                        os.unlink(os.path.join(cache_dir, name))
                 _write_atomic(src_path, source.encode(), 0o600)
                 _write_atomic(code_path, marshal.dumps(code), 0o600)
         except OSError:
@@ -764,3 +781,46 @@ def _compiler_fingerprint() -> str:
     except (OSError, NameError):
         return "0"
     return f"{st.st_size:x}{st.st_mtime_ns:x}"[-16:]
+
+
+def _time(argv: list[str]) -> int:
+    """Print how long validating each config takes, fast validator vs jsonschema."""
+    import timeit
+
+    schema_path, configs = argv[0], argv[1:]
+    t = timeit.default_timer()
+    validate = load(schema_path, prebuilt=None)
+    print(f"compile in memory: {(timeit.default_timer() - t) * 1e3:.1f} ms")
+    t = timeit.default_timer()
+    import jsonschema.validators
+    print(f"import jsonschema: {(timeit.default_timer() - t) * 1e3:.1f} ms")
+    with open(schema_path) as f:
+        schema = json.load(f)
+    reference = jsonschema.validators.validator_for(schema)(schema)
+    for path in configs:
+        with open(path) as f:
+            doc = json.load(f)
+        fast = min(timeit.repeat(lambda: validate(doc), number=200, repeat=15)) / 200
+        slow = min(timeit.repeat(lambda: reference.is_valid(doc), number=5, repeat=5)) / 5
+        print(f"{path}: valid={validate(doc)} fastschema {fast * 1e6:.1f} us, "
+              f"jsonschema is_valid {slow * 1e6:.0f} us ({slow / fast:.0f}x)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m ocirt.config.fastschema SCHEMA [OUT.py] | --time SCHEMA CONFIG..."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--time"] and len(argv) >= 2:
+        return _time(argv[1:])
+    if len(argv) == 2:
+        write_module(argv[0], argv[1])
+        return 0
+    if len(argv) == 1:
+        sys.stdout.write(compile_file(argv[0])[0])
+        return 0
+    sys.stderr.write(main.__doc__ + "\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

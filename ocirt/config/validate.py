@@ -67,9 +67,15 @@ def schema_errors(doc: dict, schema_name: str) -> list:
 
 
 def check_schema(config: dict, path: str) -> None:
-    if fast_validator()(config):
-        return
-    errors = schema_errors(config, "config-schema.json")
+    try:
+        if fast_validator()(config):
+            return
+    except (ValueError, TypeError, ArithmeticError, RecursionError):
+        pass  # jsonschema decides (and explains) what the fast path cannot
+    try:
+        errors = schema_errors(config, "config-schema.json")
+    except (ValueError, TypeError, ArithmeticError, RecursionError) as e:
+        raise ConfigError(f"{path}: cannot be checked against the runtime-spec schema: {e}") from None
     if not errors:
         # The generated validator is stricter than jsonschema: a bug in
         # fastschema; jsonschema is the reference, so the config stands.
