@@ -181,15 +181,23 @@ def _write_id_maps(pid: int, uid_maps: list[dict], gid_maps: list[dict]) -> None
         _check_allowed("uid", uid_maps, euid, "/etc/subuid")
     if not self_gid:
         _check_allowed("gid", gid_maps, egid, "/etc/subgid")
-    if self_uid:
+    if self_uid and _can_write_own(pid, "uid_map", "newuidmap"):
         _write(f"/proc/{pid}/uid_map", _map_text(uid_maps))
     else:
         _newidmap("newuidmap", pid, uid_maps)
-    if self_gid:
+    if self_gid and _can_write_own(pid, "gid_map", "newgidmap"):
         _write(f"/proc/{pid}/setgroups", "deny")
         _write(f"/proc/{pid}/gid_map", _map_text(gid_maps))
     else:
-        _newidmap("newgidmap", pid, gid_maps)
+        _newidmap("newgidmap", pid, gid_maps)  # denies setgroups itself for an own-id map
+
+
+def _can_write_own(pid: int, name: str, tool: str) -> bool:
+    """Whether to write a single own-id map ourselves.  The map files of a
+    non-dumpable child belong to root; the setuid helper, when installed,
+    may still write them (it checks only who owns /proc/<pid>), so use it
+    then rather than fail.  Without the helper, the write names the cause."""
+    return os.access(f"/proc/{pid}/{name}", os.W_OK) or shutil.which(tool) is None
 
 
 def write_time_offsets(offsets: dict) -> None:

@@ -76,7 +76,7 @@ class Env:
                 e.pop(k, None)
             else:
                 e[k] = v
-        cmd = ["setpriv", f"--reuid={u.uid}", f"--regid={u.gid}", "--init-groups", "--", *argv]
+        cmd = [shutil.which("setpriv") or "setpriv", f"--reuid={u.uid}", f"--regid={u.gid}", "--init-groups", "--", *argv]
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             proc = subprocess.run(cmd, stdout=out, stderr=err, env=e, cwd=str(cwd or u.home),
                                   input=input.encode() if input is not None else None,
@@ -400,6 +400,17 @@ def test_run_id_is_root_inside(rl, rlt):
     assert _errors(r.stderr) == [], r
 
 
+@pytest.mark.xfail(strict=True, reason="ocirt/init.py intermediate() makes itself non-dumpable before the "
+                   "runtime writes its id maps, so /proc/<pid>/uid_map belongs to root and only the setuid "
+                   "newuidmap can write it: the child must be dumpable from unshare(CLONE_NEWUSER) until NS_MAPPED")
+def test_own_id_map_without_uidmap_helpers(rl, rlt):
+    """The kernel lets the user write a single map of its own ids: no setuid
+    helper may be needed for the default rootless config."""
+    b = rlt.bundle().sh("id -u")
+    r = rlt.run(b, env={"PATH": "/nonexistent"}, timeout=30)
+    assert r.returncode == 0 and r.stdout == "0\n", r
+
+
 def test_run_exit_code_and_default_root(rl, rlt):
     b = rlt.bundle().sh("exit 7")
     r = rlt.run(b)
@@ -537,7 +548,7 @@ def test_terminal_through_console_socket(rl, rlt):
     try:
         env = dict(os.environ)
         create = subprocess.Popen(
-            ["setpriv", f"--reuid={RL_UID}", f"--regid={RL_UID}", "--init-groups", "--", str(rl.launcher),
+            [shutil.which("setpriv") or "setpriv", f"--reuid={RL_UID}", f"--regid={RL_UID}", "--init-groups", "--", str(rl.launcher),
              "create", "--bundle", str(b.path), "--console-socket", str(cs.path), cid],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(rl.user.home),
             env={"PATH": PATH, "XDG_RUNTIME_DIR": str(rl.user.xdg), "HOME": str(rl.user.home),
