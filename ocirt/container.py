@@ -107,10 +107,15 @@ def _launch(ct: Container, cfg: Config, opts: CreateOptions, mgr) -> Launch:
     if cfg.seccomp is not None:
         from . import seccomp
 
-        launch.seccomp = seccomp.compile_filter(cfg.seccomp)
+        launch.seccomp = seccomp.compile_filter(cfg.seccomp, cache_dir=seccomp_cache(ct.root))
         for w in launch.seccomp.warnings:
             log.warn(w)
     return launch
+
+
+def seccomp_cache(root: str) -> str:
+    """Compiled profiles, keyed by content ('#' never occurs in an id)."""
+    return os.path.join(root, "#seccomp-cache")
 
 
 def _console(path: str) -> int:

@@ -15,7 +15,7 @@ from .config.model import NS_FLAGS, NS_PROC_NAMES, Process
 from .errors import describe
 from .linux import constants as c
 from .linux import sys, unixsock
-from .container import await_exec
+from .container import await_exec, seccomp_cache
 from .state import Container
 
 
@@ -85,7 +85,7 @@ def run(ct: Container, proc: Process, seccomp_spec: dict | None, console_fd: int
     if seccomp_spec is not None:
         from . import seccomp
 
-        seccomp_filter = seccomp.compile_filter(seccomp_spec)
+        seccomp_filter = seccomp.compile_filter(seccomp_spec, cache_dir=seccomp_cache(ct.root))
     pidfd = sys.pidfd_open(ct.pid)
     flags = _namespace_flags(ct.pid)
     if not detach:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import STATE_ROOT
+from testlib import STATE_ROOT
 
 
 def assert_one_clear_line(r, *words: str) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, OCIRT, STATE_ROOT, Result
+from testlib import IS_ROOT, OCIRT, STATE_ROOT, Result
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hardening"
 SECRET = "TOPSECRET-host-only"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import STATE_ROOT
+from testlib import STATE_ROOT
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import json
 import os
 import time
 
-from conftest import STATE_ROOT, run_ocirt
+from testlib import STATE_ROOT, run_ocirt
 
 
 def wait_status(ocirt, cid: str, want: str, timeout: float = 5) -> dict:
@@ -130,7 +130,7 @@ def test_signal_forwarded_by_run(ocirt, bundle):
 
     bundle.sh("trap 'echo got-term; exit 42' TERM; while true; do sleep 0.1; done").write()
     cid = ocirt.new_id()
-    from conftest import OCIRT
+    from testlib import OCIRT
 
     proc = subprocess.Popen([OCIRT, "--root", STATE_ROOT, "run", "-b", str(bundle.path), cid],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)

@@ -83,7 +83,7 @@ def userns_bundle(bundle, tmp_path_factory):
     import shutil
     import tempfile
 
-    from conftest import Bundle
+    from testlib import Bundle
 
     top = tempfile.mkdtemp(prefix="ocirt-userns-", dir="/tmp")
     os.chmod(top, 0o755)

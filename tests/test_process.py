@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from conftest import OCIRT, STATE_ROOT
+from testlib import OCIRT, STATE_ROOT
 
 
 def status_field(out: str, name: str) -> str:

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IS_ROOT, Result, _cgroup_dirs, run_ocirt
+from testlib import IS_ROOT, Result, _cgroup_dirs, run_ocirt
 
 RL_UID, RL_UID2 = 2345, 2346
 SUB_START, SUB_COUNT = 300000, 65536
@@ -687,7 +687,7 @@ def test_other_user_cannot_see_or_touch(rl, rlt):
 
 
 def test_user_cannot_touch_roots_containers(rl, rlt, tmp_path, base_rootfs):
-    from conftest import Bundle
+    from testlib import Bundle
 
     root_dir = f"/run/ocirt-rltest-{os.getpid()}"
     rootfs = tmp_path / "bundle" / "rootfs"
@@ -719,7 +719,7 @@ ROOT_0755 = pytest.mark.xfail(strict=True, reason="the state root is created 075
 @ROOT_0755
 def test_roots_state_root_is_private(tmp_path, base_rootfs):
     """Root's state root lists no container ids to other users (runc: 0700)."""
-    from conftest import Bundle
+    from testlib import Bundle
 
     root_dir = f"/run/ocirt-rltest-{os.getpid()}-mode"
     rootfs = tmp_path / "bundle" / "rootfs"
@@ -763,3 +763,61 @@ def test_fallback_root_of_another_user_is_refused(rl, rlt):
         assert len(errs) == 1 and "--root" in errs[0], r
     finally:
         fallback.rmdir()
+
+
+# --- commands that need a cgroup the user does not have ----------------------
+def _running(rlt, script: str = "exec sleep 300") -> str:
+    b = rlt.bundle().sh(script)
+    cid = rlt.new_id()
+    r = rlt("run", "-d", "--bundle", str(b.path), cid)
+    assert r.returncode == 0, r
+    return cid
+
+
+@pytest.mark.xfail(strict=True, reason="cgroups: _rootless_skip (ocirt/cgroups/base.py) warns once per "
+                   "unwritable hierarchy: ten lines on every create on this hybrid host")
+def test_cgroup_skip_is_one_warning(rl, rlt):
+    r = rlt.run(rlt.bundle())
+    assert r.returncode == 0, r
+    warnings = [ln for ln in r.stderr.splitlines() if "warning" in ln]
+    assert len(warnings) <= 1, r.stderr
+
+
+def test_pause_and_update_fail_clearly(rl, rlt):
+    cid = _running(rlt)
+    try:
+        for args, word in ((("pause", cid), "freezer"), (("update", "--memory", "100000000", cid), "memory"),
+                           (("update", "--pids-limit", "10", cid), "pids")):
+            r = rlt(*args)
+            errs = _errors(r.stderr)
+            assert r.returncode != 0 and len(errs) == 1 and word in errs[0], (args, r)
+            assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r
+        assert rlt.state(cid)["status"] == "running"
+    finally:
+        rlt("delete", "--force", cid)
+
+
+@pytest.mark.xfail(strict=True, reason="container.kill with --all signals only the cgroup's pids; a rootless "
+                   "container without a cgroup has none, so nothing is signalled and kill reports success")
+def test_kill_all_without_cgroup(rl, rlt):
+    cid = _running(rlt)
+    try:
+        r = rlt("kill", "--all", cid, "KILL")
+        assert r.returncode == 0, r
+        assert rlt.wait_status(cid, "stopped", timeout=5)["status"] == "stopped"
+    finally:
+        rlt("delete", "--force", cid)
+
+
+@pytest.mark.xfail(strict=True, reason="commands/ps.py takes the pids from the cgroup, which a rootless "
+                   "container without a cgroup does not have: ps lists nothing")
+def test_ps_without_cgroup(rl, rlt):
+    cid = _running(rlt, "sleep 300 & exec sleep 301")
+    try:
+        init = rlt.state(cid)["pid"]
+        r = rlt("ps", "--format", "json", cid)
+        assert r.returncode == 0, r
+        pids = json.loads(r.stdout)
+        assert init in pids and len(pids) == 2, r
+    finally:
+        rlt("delete", "--force", cid)

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 
-from conftest import OCIRT, STATE_ROOT
+from testlib import OCIRT, STATE_ROOT
 
 
 class ConsoleSocket:
