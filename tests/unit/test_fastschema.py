@@ -278,7 +278,9 @@ BOUNDS = sorted({b + d for b in _schema_values(CONFIG_SCHEMA, "minimum") + _sche
 ENUM_WORDS = sorted({w for e in _schema_values(CONFIG_SCHEMA, "enum") for w in e})
 PATTERNS = _schema_values(CONFIG_SCHEMA, "pattern")
 STRING_POOL = ["", "a", "x\n", "RLIMIT_NOFILE", "RLIMIT_", "rlimit_core", "0-3,7", "0-3;7", "1,2", "2MB",
-               "1GB", "0MB", "2mb", "MB:0=20", "MB:0=20\n1", "L3:0=f", "c", "b", "u", "p", "cb", "/", "/x"]
+               "1GB", "0MB", "2mb", "MB:0=20", "MB:0=20\n1", "L3:0=f", "c", "b", "u", "p", "cb", "/", "/x",
+               # '$' matches before a final newline in Python: patterns alone accept these
+               "RLIMIT_NOFILE\n", "2MB\n", "0-3\n", "MB:1\n", "c\n"]
 SCALARS = [None, True, False, 0, 1, -1, 0.0, 1.0, 2.5, -0.5, 1e300, "", "s", [], {}, ["s"], [1], {"k": "v"},
            {"k": 1}, float("inf"), float("nan"), 2**63, -(2**63) - 1, 2**64]
 
@@ -598,6 +600,17 @@ def test_check_schema_when_the_fast_validator_raises(monkeypatch):
     monkeypatch.setitem(validate._validators, "config-schema.json", boom)
     validate.check_schema({"ociVersion": "1.2.0"}, "/b/config.json")
     with pytest.raises(ConfigError, match="/b/config.json: ociVersion: 1 is not of type 'string'"):
+        validate.check_schema({"ociVersion": 1}, "/b/config.json")
+
+
+def test_check_schema_falls_back_to_jsonschema_for_a_schema_it_cannot_compile(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise fastschema.SchemaCompileError("keyword 'unevaluatedProperties' is not supported")
+
+    monkeypatch.setattr(validate, "_validators", {})
+    monkeypatch.setattr(fastschema, "load", refuse)
+    validate.check_schema({"ociVersion": "1.2.0"}, "/b/config.json")
+    with pytest.raises(ConfigError, match="ociVersion: 1 is not of type 'string'"):
         validate.check_schema({"ociVersion": 1}, "/b/config.json")
 
 
