@@ -57,12 +57,13 @@ def new_manager(cgroups_path: str | None, container_id: str, rootless: bool = Fa
 
 def load_manager(state: dict):
     """Rebuild a manager from to_state() output (a later CLI call)."""
+    args = (dict(state["paths"]), dict(state.get("mounts") or {}), state.get("rootless", False),
+            list(state.get("created", [])))
     if state.get("version") == 2:
-        from ocirt.cgroups.v2 import V2Manager as cls
-    else:
-        from ocirt.cgroups.v1 import V1Manager as cls
-    return cls(dict(state["paths"]), dict(state.get("mounts") or {}), state.get("rootless", False),
-               list(state.get("created", [])))
+        from ocirt.cgroups.v2 import V2Manager
+        return V2Manager(*args)
+    from ocirt.cgroups.v1 import V1Manager
+    return V1Manager(*args)
 
 
 def features() -> dict:

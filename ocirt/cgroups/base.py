@@ -30,7 +30,7 @@ class Manager:
     def hierarchies(self) -> dict[str, str]:
         """{mount point name: container dir}, e.g. 'cpu,cpuacct' or 'unified':
         what a container's /sys/fs/cgroup shows (co-mounted controllers once)."""
-        out = {}
+        out: dict[str, str] = {}
         for key, path in self.paths.items():
             name = os.path.basename(self.mounts.get(key, "")) or key or "unified"
             out.setdefault(name, path)
@@ -81,7 +81,7 @@ class Manager:
         except common.DirError as err:
             if not (self.rootless and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS)):
                 raise
-            self._rootless_skip(key, err.strerror, needed)
+            self._rootless_skip(key, err.strerror or str(err), needed)
             return False
         if self.rootless and not os.access(path + "/cgroup.procs", os.W_OK):
             # an existing cgroup that is not delegated to us

@@ -337,6 +337,15 @@ def get_int(section: dict, key: str, spec: str, minimum: int | None = None) -> i
     return value
 
 
+def set_optional(path: str, sect: dict, key: str, fname: str, spec: str) -> None:
+    """A field whose 0 is the kernel's default: a kernel without the file
+    (e.g. cpu.idle before 5.15) is fine unless a non-zero value is asked."""
+    value = get_int(sect, key, spec, 0)
+    if value is None or value == 0 and not exists(path, fname):
+        return
+    write(path, fname, value, f"{spec}.{key}")
+
+
 def section(res: dict, key: str) -> dict:
     """linux.resources.<key> as a dict ({} when absent)."""
     value = res.get(key)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import struct
 
 import pytest
-from test_cgroups_fakefs import fake_v1  # noqa: F401  (fixture)
+import test_cgroups_fakefs as fakefs
 
 from ocirt.cgroups import new_manager
 from ocirt.cgroups.devices import ANY, DEFAULT_RULES, Rule, build_rules
 from ocirt.cgroups.v2.devices import program
 from ocirt.errors import ConfigError
+
+fake_v1 = fakefs.fake_v1
 
 DENY_ALL = {"allow": False, "access": "rwm"}
 CHAR, BLOCK = 2, 1

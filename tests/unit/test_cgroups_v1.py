@@ -7,10 +7,13 @@ import errno
 import os
 
 import pytest
-from test_cgroups_fakefs import fake_v1, read  # noqa: F401  (fixture)
+import test_cgroups_fakefs as fakefs
 
 from ocirt.cgroups import new_manager
 from ocirt.errors import ConfigError
+
+fake_v1 = fakefs.fake_v1
+read = fakefs.read
 
 GB = 1 << 30
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 
 import pytest
-from test_cgroups_fakefs import fake_v2, read  # noqa: F401  (fixture)
+import test_cgroups_fakefs as fakefs
 
 from ocirt.cgroups import new_manager
 from ocirt.cgroups.v2.cpu import shares_to_weight
 from ocirt.cgroups.v2.io import blkio_to_io_weight
 from ocirt.cgroups.v2.memory import swap_to_v2
 from ocirt.errors import ConfigError
+
+fake_v2 = fakefs.fake_v2
+read = fakefs.read
 
 GB = 1 << 30
 
@@ -64,6 +67,20 @@ def test_memory(fake_v2):
     assert read(m.path, "memory.low") == str(GB // 2)
     assert any("kernel ignored" in w for w in m.warnings)
     assert any("swappiness ignored" in w for w in m.warnings)
+
+
+def test_swap_equal_to_limit_disables_swap(fake_v2):
+    m = make({"memory": {"limit": GB, "swap": GB}})
+    assert read(m.path, "memory.swap.max") == "0"
+
+
+def test_idle_zero_on_old_kernel(fake_v2):
+    m = new_manager("/c1", "c1")
+    os.makedirs(m.path)
+    os.unlink(f"{m.path}/cpu.idle")
+    m.create({"cpu": {"idle": 0}})
+    with pytest.raises(ConfigError, match=r"cpu\.idle"):
+        m.update({"cpu": {"idle": 1}})
 
 
 def test_memory_unlimited(fake_v2):

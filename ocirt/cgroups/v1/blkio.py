@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from ocirt.cgroups.common import Context, device_key, exists, get_int, read_opt, section, write
+from ocirt.cgroups.common import (
+    Context,
+    device_key,
+    exists,
+    get_int,
+    read_opt,
+    section,
+    write,
+)
 
 SPEC = "linux.resources.blockIO"
 THROTTLES = (("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),

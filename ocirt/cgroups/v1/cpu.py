@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from ocirt.cgroups.common import Context, exists, get_int, read_int, read_keyed, section, spec_error, write
+from ocirt.cgroups.common import (
+    Context,
+    exists,
+    get_int,
+    read_int,
+    read_keyed,
+    section,
+    set_optional,
+    spec_error,
+    write,
+)
 from ocirt.errors import ConfigError
 
 SPEC = "linux.resources.cpu"
@@ -16,13 +26,9 @@ def apply(path: str, res: dict, ctx: Context) -> None:
     if shares:
         _set_shares(path, shares)
     _set_cfs(path, cpu)
-    burst = get_int(cpu, "burst", SPEC, 0)
-    if burst is not None:
-        write(path, "cpu.cfs_burst_us", burst, SPEC + ".burst")
+    set_optional(path, cpu, "burst", "cpu.cfs_burst_us", SPEC)
     _set_rt(path, cpu)
-    idle = get_int(cpu, "idle", SPEC, 0)
-    if idle is not None:
-        write(path, "cpu.idle", idle, SPEC + ".idle")
+    set_optional(path, cpu, "idle", "cpu.idle", SPEC)
 
 
 def _set_shares(path: str, shares: int) -> None:

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from ocirt.cgroups.common import (Context, exists, get_int, read_int, read_keyed,
-                                  read_opt, section, write)
+from ocirt.cgroups.common import (
+    Context,
+    exists,
+    get_int,
+    read_int,
+    read_keyed,
+    read_opt,
+    section,
+    write,
+)
 from ocirt.errors import ConfigError, OcirtError
 
 SPEC = "linux.resources.memory"

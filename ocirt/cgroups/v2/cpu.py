@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from ocirt.cgroups.common import Context, get_int, read_keyed, read_opt, section, write
+from ocirt.cgroups.common import (
+    Context,
+    get_int,
+    read_keyed,
+    read_opt,
+    section,
+    set_optional,
+    write,
+)
 from ocirt.errors import ConfigError
 
 SPEC = "linux.resources.cpu"
@@ -28,12 +36,8 @@ def apply(path: str, res: dict, ctx: Context) -> None:
             raise ConfigError(f"cgroup: invalid {SPEC}.shares={shares}; use 2 to 262144")
         write(path, "cpu.weight", shares_to_weight(shares), SPEC + ".shares")
     _set_max(path, cpu)
-    burst = get_int(cpu, "burst", SPEC, 0)
-    if burst is not None:
-        write(path, "cpu.max.burst", burst, SPEC + ".burst")
-    idle = get_int(cpu, "idle", SPEC, 0)
-    if idle is not None:
-        write(path, "cpu.idle", idle, SPEC + ".idle")
+    set_optional(path, cpu, "burst", "cpu.max.burst", SPEC)
+    set_optional(path, cpu, "idle", "cpu.idle", SPEC)
 
 
 def _set_max(path: str, cpu: dict) -> None:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from ocirt.cgroups.common import Context, device_key, exists, get_int, read_opt, section, write
+from ocirt.cgroups.common import (
+    Context,
+    device_key,
+    exists,
+    get_int,
+    read_opt,
+    section,
+    write,
+)
 from ocirt.errors import ConfigError
 
 SPEC = "linux.resources.blockIO"

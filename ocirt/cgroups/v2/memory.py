@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from ocirt.cgroups.common import (Context, exists, get_int, parse_uint, read_int, read_keyed,
-                                  read_opt, section, write)
+from ocirt.cgroups.common import (
+    Context,
+    exists,
+    get_int,
+    parse_uint,
+    read_int,
+    read_keyed,
+    read_opt,
+    section,
+    write,
+)
 from ocirt.cgroups.v1.memory import check_usage
 from ocirt.errors import ConfigError
 
@@ -35,10 +44,11 @@ def apply(path: str, res: dict, ctx: Context) -> None:
     if not mem:
         return
     limit = get_int(mem, "limit", SPEC, -1) or 0
-    swap = swap_to_v2(get_int(mem, "swap", SPEC, -1) or 0, limit)
+    v1_swap = get_int(mem, "swap", SPEC, -1) or 0
+    swap = swap_to_v2(v1_swap, limit)
     if ctx.update and mem.get("checkBeforeUpdate") and limit > 0:
         check_usage(limit, read_int(path, "memory.current"), SPEC + ".limit")
-    if swap:
+    if swap or v1_swap > 0:  # swap == limit: no swap at all, swap.max 0
         _set_swap(path, swap, ctx)
     if limit:
         write(path, "memory.max", v2_value(limit), SPEC + ".limit")
@@ -85,9 +95,6 @@ def stats(path: str, st: dict) -> None:
         if entry["limit"] != MAX_UINT64:
             entry["limit"] = min(entry["limit"] + mem["usage"]["limit"], MAX_UINT64)
         mem["swap"] = entry
-    mem["kernel"] = {"limit": 0, "failcnt": 0}
-    if raw.get("kernel"):
-        mem["kernel"]["usage"] = raw["kernel"]
 
 
 def _entry(current: str | None, limit: str | None, peak: str | None, failcnt: int) -> dict:
