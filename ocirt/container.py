@@ -207,7 +207,7 @@ def await_exec(ct: Container, conn) -> None:
         data, fds = unixsock.recv_fds(conn, 65536, 1)
         if not data:
             return
-        import json
+        from . import jsonio as json
 
         msg = json.loads(data)
         if msg["type"] == sync.ERROR:

@@ -5,7 +5,7 @@ output is captured so a failure can say what the hook printed.
 """
 from __future__ import annotations
 
-import json
+from . import jsonio as json
 import os
 import select
 import signal

@@ -7,7 +7,7 @@ A user error is also printed as one plain line on stderr.
 """
 from __future__ import annotations
 
-import json
+from . import jsonio as json
 import os
 import sys
 

@@ -8,10 +8,8 @@ waits for `start` (start.sock exists), and whether the cgroup is frozen.
 from __future__ import annotations
 
 import fcntl
-import json
+from . import jsonio as json
 import os
-import re
-import shutil
 import time
 
 from . import SPEC_VERSION
@@ -19,14 +17,15 @@ from .errors import ConfigError, NotFound, OcirtError
 
 STATE_FILE = "state.json"
 START_SOCK = "start.sock"
-ID_RE = re.compile(r"^[\w+.-]+$")
+# runc's rule (^[\w+-\.]+$) without importing re on every call
+ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 
 MAX_ID = 1024
 
 
 def check_id(cid: str) -> None:
-    if not cid or cid in (".", "..") or len(cid) > MAX_ID or not ID_RE.match(cid):
+    if not cid or cid in (".", "..") or len(cid) > MAX_ID or not ID_CHARS.issuperset(cid):
         shown = cid if len(cid) <= 64 else cid[:64] + "..."
         raise ConfigError(f"invalid container id {shown!r}: use 1 to {MAX_ID} letters, digits, '_', '+', '-' and '.'")
 
@@ -88,6 +87,8 @@ class Container:
             raise OcirtError(f"container with id {self.id} already exists") from None
 
     def remove_dir(self) -> None:
+        import shutil  # only delete needs it
+
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def lock(self) -> None:
@@ -155,4 +156,4 @@ def list_ids(root: str) -> list[str]:
         names = os.listdir(root)
     except FileNotFoundError:
         return []
-    return sorted(n for n in names if ID_RE.match(n) and os.path.exists(os.path.join(root, n, STATE_FILE)))
+    return sorted(n for n in names if ID_CHARS.issuperset(n) and os.path.exists(os.path.join(root, n, STATE_FILE)))

@@ -20,7 +20,7 @@ exec uses the same socketpair messages EXEC_PID and ERROR.
 """
 from __future__ import annotations
 
-import json
+from . import jsonio as json
 
 from .errors import OcirtError
 from .linux.unixsock import Socket

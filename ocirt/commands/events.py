@@ -5,7 +5,7 @@ containerd's runc shim decodes.
 """
 from __future__ import annotations
 
-import json
+from .. import jsonio as json
 import sys
 import time
 

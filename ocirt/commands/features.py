@@ -1,7 +1,7 @@
 """The runtime-spec features document (features.md): what ocirt can do here."""
 from __future__ import annotations
 
-import json
+from .. import jsonio as json
 import sys
 
 from .. import SPEC_VERSION, __version__

@@ -1,7 +1,7 @@
 """ps: the host's ps output filtered to the container's processes (as runc)."""
 from __future__ import annotations
 
-import json
+from .. import jsonio as json
 import subprocess
 import sys
 

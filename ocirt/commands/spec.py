@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import json
+from .. import jsonio as json
 import os
 
 from ..errors import OcirtError

@@ -1,7 +1,7 @@
 """update: change a running container's resources (runc's flags or --resources)."""
 from __future__ import annotations
 
-import json
+from .. import jsonio as json
 import sys
 
 from ..errors import ConfigError, OcirtError

@@ -5,7 +5,7 @@ names the file and the JSON path, so the user can find it.
 """
 from __future__ import annotations
 
-import json
+from .. import jsonio as json
 import os
 
 from ..errors import ConfigError
