@@ -4,7 +4,7 @@ libseccomp is used only in the runtime (parent) to compile a profile to BPF.
 The container's init loads that BPF with the plain seccomp(2) syscall via
 ocirt_seccomp_load(), so nothing of libseccomp runs after fork.
 
-Build in place:  python3 native/build_seccomp.py
+Build in place:  python3 native/build_inplace.py
 (setup.py lists "native/build_seccomp.py:ffibuilder" in cffi_modules.)
 """
 
@@ -138,6 +138,3 @@ ffibuilder.set_source(
     """,
     libraries=["seccomp"],
 )
-
-if __name__ == "__main__":
-    ffibuilder.compile(tmpdir="build/native", verbose=False)

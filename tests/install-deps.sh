@@ -12,5 +12,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-python3 -m pip install -q --disable-pip-version-check jsonschema cffi pytest setuptools wheel
+python3 -m pip install -q --disable-pip-version-check jsonschema cffi pytest hypothesis setuptools wheel
 python3 -m pip install -q --disable-pip-version-check --force-reinstall --no-deps --no-build-isolation .
+# the tests import ocirt from this checkout too: build its cffi modules here
+python3 native/build_inplace.py
