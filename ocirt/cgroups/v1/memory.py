@@ -86,6 +86,10 @@ def _set_kernel(path: str, mem: dict, ctx: Context) -> None:
         except OcirtError as e:
             reason = str(e).rsplit(": ", 1)[-1].split(";")[0]
             ctx.warn(f"{SPEC}.{key} ignored: the kernel does not support it ({reason})")
+            continue
+        # Linux >= 6.1 accepts memory.kmem.limit_in_bytes but ignores it.
+        if value != -1 and read_int(path, fname) != value:
+            ctx.warn(f"{SPEC}.{key} ignored: the kernel accepts but does not enforce {fname}")
 
 
 def _set_flags(path: str, mem: dict, ctx: Context) -> None:
