@@ -55,13 +55,29 @@ class BuildLauncher(build_scripts):
         os.chmod(target, 0o755)
 
 
+def _load_fastschema():
+    """ocirt/config/fastschema.py by path: it needs only the stdlib."""
+    import importlib.util
+
+    path = os.path.join(HERE, "ocirt", "config", "fastschema.py")
+    spec = importlib.util.spec_from_file_location("_ocirt_fastschema", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 class BuildPy(build_py):
-    """Record the commit for `ocirt --version` (runc prints its commit too)."""
+    """Record the commit for `ocirt --version` (runc prints its commit too)
+    and generate the config validator from schema/config-schema.json, so a
+    create never imports jsonschema for a valid config."""
 
     def run(self):
         super().run()
-        with open(os.path.join(self.build_lib, "ocirt", "_build.py"), "w") as f:
+        pkg = os.path.join(self.build_lib, "ocirt")
+        with open(os.path.join(pkg, "_build.py"), "w") as f:
             f.write(f"COMMIT = {_commit()!r}\n")
+        _load_fastschema().write_module(os.path.join(HERE, "schema", "config-schema.json"),
+                                        os.path.join(pkg, "_config_validator.py"))
 
 
 setup(
