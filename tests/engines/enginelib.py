@@ -81,7 +81,7 @@ def run(argv: list[str], *, env: dict | None = None, input: str | bytes | None =
     data = input.encode() if isinstance(input, str) else input
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
-            p = subprocess.run(argv, stdout=out, stderr=err, env=env, timeout=timeout,
+            p = subprocess.run(argv, check=False, stdout=out, stderr=err, env=env, timeout=timeout,
                                input=data, stdin=None if data is not None else subprocess.DEVNULL,
                                preexec_fn=pre if pass_fd3 is not None else None,
                                close_fds=pass_fd3 is None)
@@ -292,7 +292,7 @@ def umount_all_under(path: str) -> None:
         if not mps:
             return
         for mp in sorted(mps, key=len, reverse=True):
-            subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL)
+            subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL, check=False)
 
 
 def remove_tree(path: str) -> None:
@@ -380,7 +380,7 @@ def leftovers(cid: str, roots: set[str], cgroups_path: str = "") -> list[str]:
     return out
 
 
-def assert_no_leftovers(shim: "Shim", since: int, timeout: float = 10) -> None:
+def assert_no_leftovers(shim: Shim, since: int, timeout: float = 10) -> None:
     """Nothing of ocirt's remains for the containers created since `since`."""
     ids, roots = shim.created_ids(since), shim.roots(since)
     cg = {cid: shim.config(cid).get("linux", {}).get("cgroupsPath", "") for cid in ids}
@@ -407,6 +407,70 @@ def kill_pidfile(pidfile: Path, timeout: float = 20) -> None:
             return
         if wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), timeout=wait):
             return
+
+
+def kill_shims(marker: str) -> None:
+    """SIGKILL the containerd shims whose command line names `marker` (the
+    socket or exec-root of a daemon a test started): shims outlive their
+    daemon."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"containerd-shim" in cmd and marker.encode() in cmd:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def start_daemon(argv: list[str], logfile: Path, env: dict) -> subprocess.Popen:
+    """A daemon in its own session, output appended to `logfile`."""
+    with open(logfile, "ab") as log:
+        return subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+
+
+def tail(path: Path, n: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def assert_no_fd_or_env_leak(r: Result) -> None:
+    """`r`: a container's `ls /proc/self/fd; env`.  Only stdio (and the dir
+    ls reads, fd 3) may be open; no runtime/engine variable may be set."""
+    assert r.returncode == 0, r
+    fds = sorted(int(x) for x in r.stdout.split() if x.isdigit())
+    assert fds == [0, 1, 2, 3], r.stdout
+    assert "_OCI_" not in r.stdout and "OCIRT" not in r.stdout, r.stdout
+
+
+def memory_limit(pid: str) -> str | None:
+    """memory.limit_in_bytes (v1) or memory.max (v2) of the cgroup `pid` is in, read on the host."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if "memory" in ctrls.split(","):
+            return _read(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes")
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if ctrls == "" and os.path.isfile("/sys/fs/cgroup/cgroup.controllers"):
+            return _read(f"/sys/fs/cgroup{path}/memory.max")
+    return None
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 def _zombie(pid: int) -> bool:

@@ -17,8 +17,19 @@ import time
 
 import pytest
 
-from enginelib import (Shim, assert_no_leftovers, build_oci_archive, kill_pidfile, run, run_pty,  # noqa: F401
-                       wait_for)
+from enginelib import (
+    Shim,
+    assert_no_fd_or_env_leak,
+    assert_no_leftovers,
+    build_oci_archive,
+    kill_pidfile,
+    kill_shims,
+    run,
+    run_pty,
+    start_daemon,
+    tail,
+    wait_for,
+)
 
 IMAGE = "localhost/ocirt-busybox:latest"
 
@@ -66,17 +77,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
 
     def start(self) -> bool:
         self.write_config("overlayfs")
-        log = open(self.logfile, "ab")
-        self.proc = subprocess.Popen(["containerd", "--config", str(self.config)], stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL, env=self.env, start_new_session=True)
-        log.close()
+        self.proc = start_daemon(["containerd", "--config", str(self.config)], self.logfile, self.env)
         self.pidfile.write_text(str(self.proc.pid))
         return bool(wait_for(lambda: self.ctr("version").returncode == 0, timeout=30, interval=0.3))
 
     def stop(self) -> None:
         for task in self.ctr("task", "ls", "-q").stdout.split():
             self.ctr("task", "kill", "-a", "-s", "SIGKILL", task)
-            wait_for(lambda: self.ctr("task", "delete", task).returncode == 0, timeout=10, interval=0.5)
+            wait_for(lambda t=task: self.ctr("task", "delete", t).returncode == 0, timeout=10, interval=0.5)
         for c in self.ctr("container", "ls", "-q").stdout.split():
             self.ctr("container", "delete", c)
         if self.proc is not None:
@@ -86,17 +94,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
             except subprocess.TimeoutExpired:
                 pass
         # shims outlive containerd; end the ones that served this daemon
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    cmd = open(f"/proc/{pid}/cmdline", "rb").read()
-                except OSError:
-                    continue
-                if b"containerd-shim" in cmd and str(self.sock).encode() in cmd:
-                    try:
-                        os.kill(int(pid), 9)
-                    except ProcessLookupError:
-                        pass
+        kill_shims(str(self.sock))
         shutil.rmtree(f"/run/containerd/runc/{self.ns}", ignore_errors=True)
 
     def ctr(self, *args: str, check: bool = False, **kw):
@@ -110,10 +108,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
         return self.ctr("run", "--runc-binary", str(self.shim.path), *args, **kw)
 
     def log_tail(self) -> str:
-        try:
-            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-30:])
-        except OSError:
-            return ""
+        return tail(self.logfile)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +137,7 @@ def cd(containerd, shim):
     yield containerd
     for task in containerd.ctr("task", "ls", "-q").stdout.split():
         containerd.ctr("task", "kill", "-a", "-s", "SIGKILL", task)
-        wait_for(lambda: containerd.ctr("task", "delete", task).returncode == 0, timeout=10, interval=0.3)
+        wait_for(lambda t=task: containerd.ctr("task", "delete", t).returncode == 0, timeout=10, interval=0.3)
     for c in containerd.ctr("container", "ls", "-q").stdout.split():
         containerd.ctr("container", "delete", c)
     assert_no_leftovers(shim, mark)
@@ -251,10 +246,7 @@ def test_no_pivot_uses_runtime_on_path(cd, shim):
 
 def test_no_fd_or_env_leaks(cd):
     r = cd.run_("--rm", *_snap(cd), IMAGE, "lk", "sh", "-c", "ls /proc/self/fd; env")
-    assert r.returncode == 0, r
-    fds = sorted(int(x) for x in r.stdout.split() if x.isdigit())
-    assert fds == [0, 1, 2, 3], r.stdout
-    assert "_OCI_" not in r.stdout and "OCIRT" not in r.stdout, r.stdout
+    assert_no_fd_or_env_leak(r)
 
 
 @pytest.mark.xfail(strict=True, reason=(

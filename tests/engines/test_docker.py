@@ -19,7 +19,20 @@ from pathlib import Path
 
 import pytest
 
-from enginelib import Shim, assert_no_leftovers, kill_pidfile, remove_tree, run, run_pty, wait_for  # noqa: F401
+from enginelib import (
+    Shim,
+    assert_no_fd_or_env_leak,
+    assert_no_leftovers,
+    kill_pidfile,
+    kill_shims,
+    memory_limit,
+    remove_tree,
+    run,
+    run_pty,
+    start_daemon,
+    tail,
+    wait_for,
+)
 
 IMAGE = "localhost/ocirt-busybox:latest"
 DOCKER = "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else (shutil.which("docker") or "docker")
@@ -59,10 +72,7 @@ class Dockerd:
                 "--pidfile", str(self.pidfile), "-H", f"unix://{self.sock}",
                 "--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-forward=false",
                 "--ip-masq=false", "--userland-proxy=false", "--exec-opt", "native.cgroupdriver=cgroupfs"]
-        log = open(self.logfile, "ab")
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=self.env,
-                                     start_new_session=True)
-        log.close()
+        self.proc = start_daemon(argv, self.logfile, self.env)
         return bool(wait_for(lambda: self.proc.poll() is None and self("version").returncode == 0,
                              timeout=60, interval=0.5))
 
@@ -79,17 +89,7 @@ class Dockerd:
                 self.proc.wait()
         # dockerd's managed containerd and its shims, should they linger
         kill_pidfile(self.exec_root / "containerd" / "containerd.pid", timeout=10)
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    cmd = open(f"/proc/{pid}/cmdline", "rb").read()
-                except OSError:
-                    continue
-                if b"containerd-shim" in cmd and str(self.exec_root).encode() in cmd:
-                    try:
-                        os.kill(int(pid), 9)
-                    except ProcessLookupError:
-                        pass
+        kill_shims(str(self.exec_root))
         remove_tree(str(self.exec_root))
 
     def __call__(self, *args: str, check: bool = False, **kw):
@@ -102,10 +102,7 @@ class Dockerd:
         return self("inspect", "-f", fmt, name, check=True).stdout.strip()
 
     def log_tail(self) -> str:
-        try:
-            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-30:])
-        except OSError:
-            return ""
+        return tail(self.logfile)
 
 
 @pytest.fixture(scope="module")
@@ -231,27 +228,18 @@ def test_pause_unpause(dk):
     assert dk("exec", "dp", "true").returncode == 0
 
 
-def _memory_limit(pid: str) -> str | None:
-    for line in open(f"/proc/{pid}/cgroup"):
-        _, ctrls, path = line.rstrip("\n").split(":", 2)
-        if "memory" in ctrls.split(","):
-            f = f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"
-            return open(f).read().strip() if os.path.exists(f) else None
-    return None
-
-
 def test_update(dk, shim):
     dk("run", "-d", "--name", "du", "--network", "none", "--memory", "64m", IMAGE, "sleep", "300", check=True)
     pid = dk.inspect("du", "{{.State.Pid}}")
-    assert _memory_limit(pid) == str(64 << 20)
+    assert memory_limit(pid) == str(64 << 20)
     mark = shim.mark()
     r = dk("update", "--memory", "96m", "--memory-swap", "-1", "du")
     assert r.returncode == 0, r
     assert any(Shim.subcommand(a)[0] == "update" for a in shim.calls(mark)), shim.report(mark)
-    assert _memory_limit(pid) == str(96 << 20)
+    assert memory_limit(pid) == str(96 << 20)
     r = dk("update", "--cpu-shares", "512", "du")  # Docker sends the rest as zeros: unchanged
     assert r.returncode == 0, r
-    assert _memory_limit(pid) == str(96 << 20)
+    assert memory_limit(pid) == str(96 << 20)
 
 
 def test_stop_kill_rm(dk, shim):
@@ -282,7 +270,4 @@ def test_restart(dk):
 
 def test_no_fd_or_env_leaks(dk):
     r = dk("run", "--rm", "--network", "none", IMAGE, "sh", "-c", "ls /proc/self/fd; env")
-    assert r.returncode == 0, r
-    fds = sorted(int(x) for x in r.stdout.split() if x.isdigit())
-    assert fds == [0, 1, 2, 3], r.stdout
-    assert "_OCI_" not in r.stdout and "OCIRT" not in r.stdout, r.stdout
+    assert_no_fd_or_env_leak(r)
