@@ -692,6 +692,59 @@ def test_own_network_namespace(rl, rlt):
     assert r.stdout.split() == ["lo", "lo-up"], r
 
 
+# --- a cgroup delegated to the user ----------------------------------------------
+@pytest.fixture
+def delegated_v1(rl):
+    """cgroup v1 memory and pids directories handed to the user, as an admin
+    delegates them (chown of the directory and its files)."""
+    name = f"ocirt-rl-deleg-{uuid.uuid4().hex[:6]}"
+    made = []
+    for ctrl in ("memory", "pids"):
+        mnt = f"/sys/fs/cgroup/{ctrl}"
+        if not os.path.exists(f"{mnt}/cgroup.procs") or os.path.exists(f"{mnt}/cgroup.subtree_control"):
+            pytest.skip(f"no cgroup v1 {ctrl} hierarchy at {mnt}")
+        d = f"{mnt}/{name}"
+        try:
+            os.mkdir(d)
+        except OSError as e:
+            pytest.skip(f"cannot create {d}: {e.strerror}")
+        made.append(d)
+        for entry in [d] + [os.path.join(d, f) for f in os.listdir(d)]:
+            os.chown(entry, RL_UID, RL_UID)
+    yield name
+    for d in made:
+        for sub in os.listdir(d):
+            if os.path.isdir(os.path.join(d, sub)):
+                os.rmdir(os.path.join(d, sub))
+        os.rmdir(d)
+
+
+def test_delegated_cgroup_is_used(rl, rlt, delegated_v1):
+    """With memory and pids cgroups the user may write to, their limits apply;
+    the hierarchies it may not write to are skipped."""
+    b = rlt.bundle().sh("exec sleep 300")
+    b.config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}
+    cid = rlt.new_id()
+    b.config["linux"]["cgroupsPath"] = f"/{delegated_v1}/{cid}"
+    b.write()
+    r = rlt("run", "-d", "--bundle", str(b.path), cid)
+    assert r.returncode == 0, r
+    try:
+        pid = rlt.state(cid)["pid"]
+        mem = Path(f"/sys/fs/cgroup/memory/{delegated_v1}/{cid}")
+        pids = Path(f"/sys/fs/cgroup/pids/{delegated_v1}/{cid}")
+        assert int((mem / "memory.limit_in_bytes").read_text()) == 64 << 20
+        assert (pids / "pids.max").read_text().strip() == "20"
+        assert str(pid) in (mem / "cgroup.procs").read_text().split()
+        r = rlt("update", "--pids-limit", "30", cid)
+        assert r.returncode == 0, r
+        assert (pids / "pids.max").read_text().strip() == "30"
+    finally:
+        r = rlt("delete", "--force", cid)
+    assert r.returncode == 0, r
+    assert not mem.exists() and not pids.exists()
+
+
 # --- other users' containers -------------------------------------------------
 def test_other_user_cannot_see_or_touch(rl, rlt):
     b = rlt.bundle().sh("exec sleep 300")
