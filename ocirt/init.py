@@ -145,8 +145,12 @@ def _rootfs(launch: Launch) -> None:
     """Mounts, hooks, pivot_root — in the order the spec lays out."""
     cfg = launch.cfg
     if "mount" not in cfg.namespaces:
+        # Sharing the host's mount namespace: mounting would change the host,
+        # so only chroot into root.path (as crun does); mounts are not made.
         _hooks_barrier(launch)
         hooks.run_stage("createContainer", cfg.hooks, launch.hook_state)
+        os.chroot(cfg.rootfs)
+        os.chdir("/")
     else:
         fs = rootfs.Rootfs(cfg, launch.cgroup_paths, "user" in cfg.namespaces)
         fs.prepare()

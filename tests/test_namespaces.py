@@ -125,3 +125,16 @@ def test_time_namespace_offsets(ocirt, bundle):
     with open("/proc/uptime") as f:
         host = int(f.read().split(".")[0])
     assert int(r.stdout) >= host + 86400 * 365 - 5
+
+
+def test_without_mount_namespace_chroots_and_mounts_nothing(ocirt, bundle):
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
+                                            if n["type"] not in ("mount", "cgroup")]
+    (bundle.rootfs / "marker").write_text("in-rootfs")
+    with open("/proc/self/mountinfo") as f:
+        before = f.read().count("\n")
+    r = ocirt.run(bundle.sh("cat /marker"))
+    assert r.returncode == 0, r
+    assert r.stdout == "in-rootfs"
+    with open("/proc/self/mountinfo") as f:
+        assert f.read().count("\n") == before
