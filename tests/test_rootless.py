@@ -68,7 +68,9 @@ class Env:
 
     # running things as a user
     def as_user(self, argv: list[str], user: User | None = None, *, input: str | None = None,
-                timeout: float = 60, cwd: str | Path | None = None, env: dict | None = None) -> Result:
+                timeout: float = 60, cwd: str | Path | None = None, env: dict | None = None,
+                cgroup: str | None = None) -> Result:
+        """argv as the user; cgroup: a (v2) cgroup dir to start it in."""
         u = user or self.user
         e = {"PATH": PATH, "HOME": str(u.home), "LANG": "C.UTF-8", "XDG_RUNTIME_DIR": str(u.xdg)}
         for k, v in (env or {}).items():
@@ -78,7 +80,12 @@ class Env:
                 e[k] = v
         cmd = [shutil.which("setpriv") or "setpriv", f"--reuid={u.uid}", f"--regid={u.gid}", "--init-groups", "--", *argv]
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.run(cmd, stdout=out, stderr=err, env=e, cwd=str(cwd or u.home),
+            enter = None
+            if cgroup:
+                def enter() -> None:  # still root here: setpriv drops the ids after
+                    with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                        f.write("0")
+            proc = subprocess.run(cmd, stdout=out, stderr=err, env=e, cwd=str(cwd or u.home), preexec_fn=enter,
                                   input=input.encode() if input is not None else None,
                                   stdin=None if input is not None else subprocess.DEVNULL, timeout=timeout)
             out.seek(0)
@@ -693,56 +700,101 @@ def test_own_network_namespace(rl, rlt):
 
 
 # --- a cgroup delegated to the user ----------------------------------------------
+class Delegation:
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind, self.name = kind, name
+        self.runtime_cgroup: str | None = None  # v2: where the user's ocirt must run
+
+    def dir(self, ctrl: str, cid: str) -> Path:
+        return Path("/sys/fs/cgroup" + ("" if self.kind == "v2" else f"/{ctrl}") + f"/{self.name}/{cid}")
+
+    def memory_limit(self, cid: str) -> int:
+        f = "memory.max" if self.kind == "v2" else "memory.limit_in_bytes"
+        return int((self.dir("memory", cid) / f).read_text())
+
+
+def _chown_tree_top(d: str) -> None:
+    for entry in [d] + [os.path.join(d, f) for f in os.listdir(d)]:
+        os.chown(entry, RL_UID, RL_UID)
+
+
 @pytest.fixture
-def delegated_v1(rl):
-    """cgroup v1 memory and pids directories handed to the user, as an admin
-    delegates them (chown of the directory and its files)."""
+def delegated(rl):
+    """A cgroup handed to the user as an admin (or systemd's Delegate=) does:
+    v1, memory and pids directories chowned to it; v2, a sub-tree whose
+    directory, cgroup.procs, cgroup.subtree_control and cgroup.threads are
+    the user's, with the user's ocirt started inside it (moving a process
+    needs write access to the common ancestor's cgroup.procs)."""
     name = f"ocirt-rl-deleg-{uuid.uuid4().hex[:6]}"
-    made = []
-    for ctrl in ("memory", "pids"):
-        mnt = f"/sys/fs/cgroup/{ctrl}"
-        if not os.path.exists(f"{mnt}/cgroup.procs") or os.path.exists(f"{mnt}/cgroup.subtree_control"):
-            pytest.skip(f"no cgroup v1 {ctrl} hierarchy at {mnt}")
-        d = f"{mnt}/{name}"
-        try:
+    made: list[str] = []
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.subtree_control")
+    try:
+        if v2:
+            enabled = Path("/sys/fs/cgroup/cgroup.subtree_control").read_text().split()
+            if not {"memory", "pids"} <= set(enabled):
+                pytest.skip("cgroup v2 root does not enable memory and pids for its children")
+            d = f"/sys/fs/cgroup/{name}"
             os.mkdir(d)
-        except OSError as e:
-            pytest.skip(f"cannot create {d}: {e.strerror}")
-        made.append(d)
-        for entry in [d] + [os.path.join(d, f) for f in os.listdir(d)]:
-            os.chown(entry, RL_UID, RL_UID)
-    yield name
+            made.append(d)
+            Path(d, "cgroup.subtree_control").write_text("+memory +pids")
+            runtime = f"{d}/runtime"
+            os.mkdir(runtime)
+            made.insert(0, runtime)
+            for c in (d, runtime):
+                for f in ("", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
+                    os.chown(os.path.join(c, f) if f else c, RL_UID, RL_UID)
+            deleg = Delegation("v2", name)
+            deleg.runtime_cgroup = runtime
+        else:
+            for ctrl in ("memory", "pids"):
+                mnt = f"/sys/fs/cgroup/{ctrl}"
+                if not os.path.exists(f"{mnt}/cgroup.procs"):
+                    pytest.skip(f"no cgroup v1 {ctrl} hierarchy at {mnt}")
+                d = f"{mnt}/{name}"
+                os.mkdir(d)
+                made.append(d)
+                _chown_tree_top(d)
+            deleg = Delegation("v1", name)
+    except OSError as e:
+        for d in made:
+            os.rmdir(d)
+        pytest.skip(f"cannot delegate a cgroup here: {e}")
+    yield deleg
     for d in made:
         for sub in os.listdir(d):
-            if os.path.isdir(os.path.join(d, sub)):
+            if os.path.isdir(os.path.join(d, sub)) and sub != "runtime":
                 os.rmdir(os.path.join(d, sub))
         os.rmdir(d)
 
 
-def test_delegated_cgroup_is_used(rl, rlt, delegated_v1):
+def test_delegated_cgroup_is_used(rl, rlt, delegated):
     """With memory and pids cgroups the user may write to, their limits apply;
     the hierarchies it may not write to are skipped."""
     b = rlt.bundle().sh("exec sleep 300")
     b.config["linux"]["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 20}}
     cid = rlt.new_id()
-    b.config["linux"]["cgroupsPath"] = f"/{delegated_v1}/{cid}"
+    b.config["linux"]["cgroupsPath"] = f"/{delegated.name}/{cid}"
     b.write()
-    r = rlt("run", "-d", "--bundle", str(b.path), cid)
+    kw = {"cgroup": delegated.runtime_cgroup}
+    r = rlt("run", "-d", "--bundle", str(b.path), cid, **kw)
     assert r.returncode == 0, r
     try:
         pid = rlt.state(cid)["pid"]
-        mem = Path(f"/sys/fs/cgroup/memory/{delegated_v1}/{cid}")
-        pids = Path(f"/sys/fs/cgroup/pids/{delegated_v1}/{cid}")
-        assert int((mem / "memory.limit_in_bytes").read_text()) == 64 << 20
-        assert (pids / "pids.max").read_text().strip() == "20"
-        assert str(pid) in (mem / "cgroup.procs").read_text().split()
-        r = rlt("update", "--pids-limit", "30", cid)
+        assert delegated.memory_limit(cid) == 64 << 20
+        assert (delegated.dir("pids", cid) / "pids.max").read_text().strip() == "20"
+        assert str(pid) in (delegated.dir("memory", cid) / "cgroup.procs").read_text().split()
+        r = rlt("update", "--pids-limit", "30", cid, **kw)
         assert r.returncode == 0, r
-        assert (pids / "pids.max").read_text().strip() == "30"
+        assert (delegated.dir("pids", cid) / "pids.max").read_text().strip() == "30"
+        r = rlt("pause", cid, **kw)
+        if delegated.kind == "v2":  # the v2 freezer is part of every cgroup
+            assert r.returncode == 0, r
+            assert rlt.state(cid)["status"] == "paused"
+            assert rlt("resume", cid, **kw).returncode == 0
     finally:
-        r = rlt("delete", "--force", cid)
+        r = rlt("delete", "--force", cid, **kw)
     assert r.returncode == 0, r
-    assert not mem.exists() and not pids.exists()
+    assert not delegated.dir("memory", cid).exists() and not delegated.dir("pids", cid).exists()
 
 
 # --- other users' containers -------------------------------------------------
