@@ -271,3 +271,29 @@ def test_restart(dk):
 def test_no_fd_or_env_leaks(dk):
     r = dk("run", "--rm", "--network", "none", IMAGE, "sh", "-c", "ls /proc/self/fd; env")
     assert_no_fd_or_env_leak(r)
+
+
+@pytest.mark.parametrize("args,script,expect", [
+    (["--read-only", "--tmpfs", "/scratch"], "touch /scratch/a && ! touch /b 2>/dev/null && echo ok", "ok"),
+    (["--user", "65534:65534", "--cap-drop", "all", "--security-opt", "no-new-privileges"],
+     "echo $(id -u) $(grep CapEff /proc/self/status | cut -f2) $(grep NoNewPrivs /proc/self/status | cut -f2)",
+     "65534 0000000000000000 1"),
+    (["--init"], "cat /proc/1/cmdline | tr '\\0' ' '", "/sbin/docker-init -- sh -c cat /proc/1/cmdline | tr '\\0' ' '"),
+    (["--memory", "32m", "--pids-limit", "20", "--cpus", "0.5", "--shm-size", "1m", "--ulimit", "nofile=100:200"],
+     "echo $(cat /sys/fs/cgroup/pids/pids.max) $(ulimit -n) $(df -k /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2)",
+     "20 100 1024"),
+    (["--device", "/dev/null:/dev/mynull", "--sysctl", "kernel.msgmax=9000"],
+     "echo $(ls -l /dev/mynull | cut -c1-10) $(cat /proc/sys/kernel/msgmax)", "crw-rw-rw- 9000"),
+    (["--mount", "type=tmpfs,dst=/t,tmpfs-size=1048576", "--pid", "host", "--ipc", "host"],
+     "echo $(df -k /t | tail -1 | tr -s ' ' | cut -d' ' -f2) $(test -d /proc/1/ && echo hostpid)", "1024 hostpid"),
+], ids=["readonly-tmpfs", "user-caps-nnp", "init", "limits", "device-sysctl", "tmpfs-mount-host-ns"])
+def test_config_variants(dk, args, script, expect):
+    r = dk("run", "--rm", "--network", "none", *args, IMAGE, "sh", "-c", script)
+    assert (r.returncode, r.stdout.strip()) == (0, expect), r
+
+
+def test_volume(dk, tmp_path):
+    (tmp_path / "f").write_text("from-host\n")
+    r = dk("run", "--rm", "--network", "none", "-v", f"{tmp_path}:/data", IMAGE, "sh", "-c", "cat /data/f; echo back > /data/g")
+    assert (r.returncode, r.stdout) == (0, "from-host\n"), r
+    assert (tmp_path / "g").read_text() == "back\n"

@@ -262,3 +262,45 @@ def test_preserve_fds(pm, tmp_path):
 def test_no_engine_fd_or_env_leaks(pm):
     r = pm("run", "--rm", IMAGE, "sh", "-c", "ls /proc/self/fd; env")
     assert_no_fd_or_env_leak(r)
+
+
+FILEMODE_XFAIL = pytest.mark.xfail(strict=True, reason=(
+    "podman writes linux.devices[].fileMode with the file type bits (S_IFCHR|0666 = 8630) as runc accepts; "
+    "ocirt's schema caps fileMode at 512: 'linux.devices[0].fileMode: 8630 is greater than the maximum of 512'"))
+
+
+@FILEMODE_XFAIL
+def test_device(pm):
+    r = pm("run", "--rm", "--device", "/dev/null:/dev/mynull", IMAGE, "sh", "-c", "ls -l /dev/mynull; echo x > /dev/mynull")
+    assert r.returncode == 0 and r.stdout.startswith("crw-rw-rw-"), r
+
+
+@FILEMODE_XFAIL
+def test_privileged(pm):
+    r = pm("run", "--rm", "--privileged", IMAGE, "sh", "-c", "test -c /dev/null && grep CapEff /proc/self/status")
+    assert r.returncode == 0, r
+
+
+@pytest.mark.parametrize("args,script,expect", [
+    (["--read-only", "--tmpfs", "/scratch:size=1m"], "touch /scratch/a && ! touch /b 2>/dev/null && echo ok", "ok"),
+    (["--user", "65534:65534", "--cap-drop", "all", "--security-opt", "no-new-privileges"],
+     "echo $(id -u) $(grep CapEff /proc/self/status | cut -f2) $(grep NoNewPrivs /proc/self/status | cut -f2)",
+     "65534 0000000000000000 1"),
+    (["--hostname", "h1", "--env", "A=1", "--workdir", "/tmp", "--sysctl", "kernel.msgmax=9000"],
+     'echo $(hostname) $A $(pwd) $(cat /proc/sys/kernel/msgmax)', "h1 1 /tmp 9000"),
+    (["--pids-limit", "50", "--memory", "32m", "--shm-size", "1m", "--oom-score-adj", "100"],
+     "echo $(cat /sys/fs/cgroup/pids/pids.max) $(cat /proc/self/oom_score_adj) $(df -k /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2)",
+     "50 100 1024"),
+    (["--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"], "echo $(id -u) $(cat /proc/self/uid_map)", "0 0 100000 65536"),
+    (["--pid", "host", "--ipc", "host"], "test -d /proc/1/ && echo ok", "ok"),
+], ids=["readonly-tmpfs", "user-caps-nnp", "uts-env-sysctl", "limits", "userns", "host-pid-ipc"])
+def test_config_variants(pm, args, script, expect):
+    r = pm("run", "--rm", *args, IMAGE, "sh", "-c", script)
+    assert (r.returncode, r.stdout.strip()) == (0, expect), r
+
+
+def test_volume(pm, tmp_path):
+    (tmp_path / "f").write_text("from-host\n")
+    r = pm("run", "--rm", "-v", f"{tmp_path}:/data", IMAGE, "sh", "-c", "cat /data/f; echo back > /data/g")
+    assert (r.returncode, r.stdout) == (0, "from-host\n"), r
+    assert (tmp_path / "g").read_text() == "back\n"
