@@ -332,13 +332,20 @@ def _official_validator(schema_dir: Path, name: str) -> jsonschema.protocols.Val
     from referencing.jsonschema import DRAFT4
 
     base = "file:///runtime-spec/schema/"
-    resources = [
-        (
-            base + p.name,
-            referencing.Resource.from_contents(_load(p), default_specification=DRAFT4),
+    resources = []
+    for path in sorted(schema_dir.glob("*.json")):
+        contents = _load(path)
+        # Without "$schema", descending into a $ref keeps _OfficialValidator instead
+        # of switching back to the stock Draft4Validator.
+        contents.pop("$schema", None)
+        resources.append(
+            (
+                base + path.name,
+                referencing.Resource.from_contents(
+                    contents, default_specification=DRAFT4
+                ),
+            )
         )
-        for p in sorted(schema_dir.glob("*.json"))
-    ]
     registry = referencing.Registry().with_resources(resources)
     return _OfficialValidator({"$ref": base + name}, registry=registry)
 
