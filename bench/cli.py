@@ -154,8 +154,6 @@ def run_all(args: argparse.Namespace, ctx: Context, results: Results) -> None:
     for case in select_cases(args.cases, args.quick, list_n):
         if isinstance(case, cases.ListCase):
             case = cases.ListCase(capped_list_n(case.n, results))
-            results.notes.append(f"list: {case.n} created-not-started `sleep` containers per "
-                                 f"runtime ({'quick' if args.quick else 'full'} mode)")
         log(f"bench: {case.title} ...")
         run_case(case, ctx, results, args.iterations, log)
 

@@ -85,6 +85,11 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+# A runtime that fails this often in one case is dropped from it; fewer
+# failures are transient (and reported), not a reason to lose the case.
+MAX_FAILURES = 3
+
+
 class Results:
     def __init__(self, runtimes: list[str]) -> None:
         self.runtimes = runtimes
@@ -150,6 +155,15 @@ def run_case(case: Case, ctx: Context, results: Results,
     log(f"  {case.title}: {done} iterations")
 
 
+def _record_failure(case: Case, results: Results, rt: Runtime, err: str,
+                    failures: dict[str, list[str]], tried: int) -> None:
+    """Report the first error, with how often the runtime failed so far."""
+    seen = failures.setdefault(rt.name, [])
+    seen.append(err)
+    results.errors[(case.key, rt.name)] = (f"failed {len(seen)} time(s) in {tried} tries, "
+                                           f"first: {seen[0]}")
+
+
 def _try_sample(case: Case, ctx: Context, rt: Runtime) -> tuple[dict[str, float], str | None]:
     values: dict[str, float] = {}
     err = _safe(lambda: values.update(case.sample(ctx, rt)))
@@ -161,14 +175,16 @@ def _alternate(case: Case, ctx: Context, results: Results, live: list[Runtime],
     """Run the iterations; returns how many were recorded."""
     budget = case.budget_s[0] if ctx.quick else case.budget_s[1]
     started = time.monotonic()
+    failures: dict[str, list[str]] = {}
     for i in range(warmup + n):
         order = live[i % len(live):] + live[:i % len(live)] if live else []
         for rt in order:
             values, err = _try_sample(case, ctx, rt)
             proc.reap_orphans()
             if err:
-                results.errors[(case.key, rt.name)] = err
-                live.remove(rt)
+                _record_failure(case, results, rt, err, failures, i + 1)
+                if len(failures[rt.name]) >= MAX_FAILURES:
+                    live.remove(rt)
             elif i >= warmup:
                 results.add(rt.name, values)
         over_budget = time.monotonic() - started > budget

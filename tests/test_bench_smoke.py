@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bundle, cli, runtimes, seccomp_profile
+from bench import bundle, cli, harness, proc, report, runtimes, seccomp_profile
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="runtimes need root")
 
@@ -64,3 +64,34 @@ def test_quick_measurement_makes_a_table(tmp_path: Path) -> None:
     text = out.read_text()
     assert "| run /bin/true |" in text
     assert re.search(r"\| --version \| \d+\.\d+ \|", text), text
+
+
+class _Flaky(harness.Case):
+    """Fails every third call of one runtime; the other never fails."""
+    key, title = "flaky", "flaky"
+    iterations = (6, 6)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def metrics(self) -> list[harness.Metric]:
+        return [harness.Metric("flaky", "flaky", "ms")]
+
+    def sample(self, ctx: harness.Context, rt: runtimes.Runtime) -> dict[str, float]:
+        if rt.name == "bad":
+            self.calls += 1
+            if self.calls % 3 == 0:
+                raise proc.CmdError("transient")
+        return {"flaky": 1.0}
+
+
+def test_runner_keeps_samples_around_transient_failures(tmp_path: Path) -> None:
+    rts = [runtimes.Runtime("good", ("true",)), runtimes.Runtime("bad", ("true",))]
+    ctx = harness.Context(rts, {}, {}, tmp_path, quick=True)
+    results = harness.Results(["good", "bad"])
+    harness.run_case(_Flaky(), ctx, results, log=lambda _msg: None)
+    assert len(results.samples[("flaky", "good")]) == 6
+    assert len(results.samples[("flaky", "bad")]) == 4  # 2 of 6 recorded calls failed
+    assert "failed 2 time(s)" in results.errors[("flaky", "bad")]
+    assert "transient" in report.render(results, [], [], "test")
