@@ -485,6 +485,9 @@ class _Compiler:
             rest = schema.get("items")
         else:
             items = schema.get("items")
+            if isinstance(items, bool) and self.draft == 4:
+                # not draft 4; jsonschema's draft-4 items iterates it and raises
+                raise SchemaCompileError(f"{where}: boolean items needs draft 6 or later")
             if isinstance(items, list):
                 prefix = items
                 if "additionalItems" in schema:
