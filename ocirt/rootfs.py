@@ -70,6 +70,7 @@ class Rootfs:
         except OSError as e:
             raise OcirtError(f"root.path {cfg.rootfs}: cannot bind-mount the rootfs: {e.strerror}") from None
         self.rootfd = os.open(cfg.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._check_mount_budget()
         dev_bound = False
         for m in cfg.mounts:
             self.mount(m)
@@ -85,6 +86,23 @@ class Rootfs:
         for p in cfg.masked_paths:
             self._mask(p)
         os.close(self.devnull)
+
+    def _check_mount_budget(self) -> None:
+        """A config with 100k mounts would take minutes, then fail at the
+        kernel's fs.mount-max half-way: refuse it before the first mount."""
+        cfg = self.cfg
+        try:
+            with open("/proc/sys/fs/mount-max") as f:
+                limit = int(f.read())
+            with open("/proc/self/mountinfo") as f:
+                used = sum(1 for _ in f)
+        except (OSError, ValueError):
+            return
+        # each device, masked or read-only path may add a mount of its own
+        wanted = len(cfg.mounts) + len(cfg.devices) + len(cfg.masked_paths) + len(cfg.readonly_paths)
+        if used + wanted > limit:
+            raise OcirtError(f"mounts: {wanted} mounts, devices and masked/read-only paths on top of the "
+                             f"{used} mounts already in the namespace exceed fs.mount-max ({limit})")
 
     def mount(self, m: Mount) -> None:
         if m.type == "cgroup":
