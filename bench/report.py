@@ -112,14 +112,22 @@ def render(results: Results, machine: list[tuple[str, str]],
     return "\n".join(out) + "\n"
 
 
-def write(path: Path, generated: str, preamble: str) -> None:
-    """Replace the generated block, keeping hand-written text around it."""
-    if path.exists():
-        text = path.read_text()
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            tail = rest.split(END, 1)[1]
-            path.write_text(head + generated.rstrip("\n") + tail)
-            return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(preamble + "\n" + generated)
+def write(path: Path, generated: str, preamble: str,
+          markers: tuple[str, str] = (BEGIN, END)) -> None:
+    """Replace the generated block, keeping hand-written text around it.
+
+    `generated` starts and ends with the two markers.  A file without them
+    gets the block appended; a missing file gets the preamble first.
+    """
+    begin, end = markers
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(preamble + "\n" + generated)
+        return
+    text = path.read_text()
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+        path.write_text(head + generated.rstrip("\n") + tail)
+    else:
+        path.write_text(text.rstrip("\n") + "\n\n" + generated)

@@ -95,3 +95,14 @@ def test_runner_keeps_samples_around_transient_failures(tmp_path: Path) -> None:
     assert len(results.samples[("flaky", "bad")]) == 4  # 2 of 6 recorded calls failed
     assert "failed 2 time(s)" in results.errors[("flaky", "bad")]
     assert "transient" in report.render(results, [], [], "test")
+
+
+def test_report_write_keeps_hand_written_text(tmp_path: Path) -> None:
+    doc = tmp_path / "performance.md"
+    block = f"{report.BEGIN}\nrun 1\n{report.END}\n"
+    report.write(doc, block, "# Title\n")
+    doc.write_text(doc.read_text() + "\n## Analysis by hand\n")
+    report.write(doc, block.replace("run 1", "run 2"), "# Title\n")
+    text = doc.read_text()
+    assert "run 2" in text and "run 1" not in text
+    assert text.startswith("# Title") and "## Analysis by hand" in text
