@@ -117,6 +117,47 @@ def test_valid_fixture_accepted(path: Path) -> None:
     assert errors == []
 
 
+def _schema_member_paths(node: dict, prefix: tuple = ()) -> Iterator[tuple]:
+    """Every member path the config schema describes ("*" for array items/map values)."""
+    while "$ref" in node:
+        target: Any = CONFIG_SCHEMA
+        for part in node["$ref"][2:].split("/"):
+            target = target[part]
+        node = target
+    for key, sub in node.get("properties", {}).items():
+        yield (*prefix, key)
+        yield from _schema_member_paths(sub, (*prefix, key))
+    for keyword in ("additionalProperties", "items"):
+        if isinstance(node.get(keyword), dict):
+            yield from _schema_member_paths(node[keyword], (*prefix, "*"))
+
+
+def _document_member_paths(node: Any, prefix: tuple = ()) -> Iterator[tuple]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*prefix, key)
+            yield from _document_member_paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for item in node:
+            yield from _document_member_paths(item, (*prefix, "*"))
+
+
+def test_valid_fixtures_use_every_schema_member() -> None:
+    # The conformance corpus is built by mutating these fixtures, so every member the
+    # schema knows must occur in at least one of them.
+    present = {p for path in VALID for p in _document_member_paths(_load(path))}
+
+    def used(schema_path: tuple) -> bool:
+        return any(
+            len(doc_path) == len(schema_path)
+            and all(s in ("*", d) for s, d in zip(schema_path, doc_path))
+            for doc_path in present
+        )
+
+    missing = [".".join(p) for p in _schema_member_paths(CONFIG_SCHEMA) if not used(p)]
+    assert missing == []
+
+
 # fixture name -> (JSON path of the best error, failing keyword)
 EXPECTED_ERROR = {
     "annotation-value-number": ("$.annotations['org.example.replicas']", "type"),
@@ -715,6 +756,58 @@ def test_config_verdicts_match_official_schema() -> None:
     _report("config.json vs official", stats)
     assert stats["documents"] > 1000
     assert stats["unexpected"] == []
+
+
+def _official_member_paths(schema_dir: Path, name: str) -> set[tuple]:
+    """Member paths described by the spec's multi-file schema (same form as ours)."""
+    files = {p.name: _load(p) for p in schema_dir.glob("*.json")}
+
+    def resolve(node: dict, current: str) -> tuple[dict, str]:
+        while "$ref" in node:
+            file_part, _, pointer = node["$ref"].partition("#")
+            current = file_part or current
+            node = files[current]
+            for part in pointer.strip("/").split("/") if pointer.strip("/") else []:
+                node = node[part]
+        return node, current
+
+    paths: set[tuple] = set()
+
+    def walk(node: dict, current: str, prefix: tuple) -> None:
+        node, current = resolve(node, current)
+        for branch in node.get("allOf", []) + node.get("anyOf", []):
+            walk(branch, current, prefix)
+        for key, sub in node.get("properties", {}).items():
+            paths.add((*prefix, key))
+            walk(sub, current, (*prefix, key))
+        for keyword in ("additionalProperties", "items"):
+            if isinstance(node.get(keyword), dict):
+                walk(node[keyword], current, (*prefix, "*"))
+
+    walk(files[name], name, ())
+    return paths
+
+
+def test_config_members_match_official_schema() -> None:
+    spec_schema = _spec_schema_dir()
+    official = _official_validator(spec_schema, "config-schema.json")
+    patterns = [
+        p
+        for _, probe, ps in _DIVERGENCES
+        if official.is_valid(probe) != CONFIG_V.is_valid(probe)
+        for p in ps
+    ]
+    theirs = _official_member_paths(spec_schema, "config-schema.json")
+    ours = set(_schema_member_paths(CONFIG_SCHEMA))
+    unexplained = sorted(
+        ".".join(map(str, p))
+        for p in theirs ^ ours
+        if not any(_location_matches(p, pattern) for pattern in patterns)
+    )
+    print(
+        f"\nmembers: official {len(theirs)}, ours {len(ours)}, common {len(theirs & ours)}"
+    )
+    assert unexplained == []
 
 
 def test_state_verdicts_match_official_schema() -> None:
