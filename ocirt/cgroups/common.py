@@ -86,7 +86,7 @@ def _write_error(fpath: str, data: str, e: OSError, spec: str | None) -> OcirtEr
         hint = "the container's current usage or sub-cgroups conflict with it; choose another value"
     else:
         hint = "check the value against the host's limits and the parent cgroup"
-    return spec_error(spec, data, what, hint)
+    return ConfigError(f"cgroup: cannot apply {spec}: {what}; {hint}")
 
 
 def read(path: str, name: str) -> str:
