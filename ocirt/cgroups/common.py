@@ -2,7 +2,8 @@
 name the file and value, mountinfo / /proc/self/cgroup parsing, path cleaning,
 process listing and killing.
 
-Only os and errno are imported here so that `import ocirt.cgroups` stays cheap.
+Only os, errno and time are imported here so that `import ocirt.cgroups` stays
+cheap.
 """
 
 from __future__ import annotations
