@@ -32,6 +32,9 @@ def _mode(mounts: list) -> str:
 def inner_path(cgroups_path: str | None, container_id: str) -> str:
     """runc's rule: the cleaned linux.cgroupsPath, or, when it is not set, a
     cgroup named after the container below the runtime's own cgroup."""
+    if "\0" in (cgroups_path or "") + container_id:
+        from ocirt.errors import ConfigError
+        raise ConfigError("cgroup: invalid linux.cgroupsPath or container id: it contains a NUL byte")
     inner = common.clean_path(cgroups_path or "")
     if inner in ("", "/"):
         inner = common.clean_path(container_id)

@@ -172,6 +172,11 @@ def test_inner_path_follows_runc(given, expected):
     assert inner_path(given, "c1") == expected
 
 
+def test_nul_in_cgroups_path_is_config_error():
+    with pytest.raises(ConfigError, match="NUL"):
+        inner_path("/a\0b", "c1")
+
+
 def test_v1_paths_absolute_and_relative(fake_v1):
     m = new_manager("/grp/c1", "c1")
     assert m.version == 1
