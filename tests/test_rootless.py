@@ -797,6 +797,28 @@ def test_delegated_cgroup_is_used(rl, rlt, delegated):
     assert not delegated.dir("memory", cid).exists() and not delegated.dir("pids", cid).exists()
 
 
+def test_delegated_cgroup_entered_from_outside_fails_clearly(rl, rlt, delegated):
+    """cgroup v2 lets a process be moved only by who may write the common
+    ancestor's cgroup.procs: from outside its sub-tree the user may not
+    place the container there.  That must be an error, not a hang."""
+    if delegated.kind != "v2":
+        pytest.skip("the common-ancestor rule is cgroup v2's")
+    b = rlt.bundle().sh("exec sleep 300")
+    b.config["linux"]["resources"] = {"pids": {"limit": 20}}
+    cid = rlt.new_id()
+    b.config["linux"]["cgroupsPath"] = f"/{delegated.name}/{cid}"
+    b.write()
+    try:
+        r = rlt("run", "-d", "--bundle", str(b.path), cid, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("ocirt hung when it could not move the container into its cgroup")
+    finally:
+        if (rl.user.root / cid).exists():
+            rlt("delete", "--force", cid, cgroup=delegated.runtime_cgroup)
+    errs = _errors(r.stderr)
+    assert r.returncode != 0 and len(errs) == 1 and "cgroup" in errs[0], r
+
+
 # --- other users' containers -------------------------------------------------
 def test_other_user_cannot_see_or_touch(rl, rlt):
     b = rlt.bundle().sh("exec sleep 300")
