@@ -291,6 +291,25 @@ def test_integral_floats_rejected_when_parsed_as_decimal(text: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "schema", [CONFIG_SCHEMA, STATE_SCHEMA], ids=["config", "state"]
+)
+def test_fast_validator_compiles_schema_and_agrees(schema: dict) -> None:
+    # ocirt checks configs with code generated from this schema (ocirt.config.fastschema);
+    # the schema must stay within what that compiler supports.
+    fastschema = pytest.importorskip("ocirt.config.fastschema")
+    namespace: dict[str, Any] = {}
+    exec(compile(fastschema.compile_schema(schema), "<generated>", "exec"), namespace)  # noqa: S102
+    reference = _validator(schema)
+    if schema is CONFIG_SCHEMA:
+        docs = [_load(p) for p in VALID + INVALID]
+    else:
+        docs = [doc for _, doc, _ in _state_variants()]
+    assert [namespace["validate"](d) for d in docs] == [
+        reference.is_valid(d) for d in docs
+    ]
+
+
 # --------------------------------------------------------------------------
 # State document
 # --------------------------------------------------------------------------
