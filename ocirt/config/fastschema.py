@@ -767,8 +767,11 @@ def load(schema_path: str, cache_dir: str | None = None, prebuilt: str | None = 
         try:
             os.makedirs(cache_dir, mode=0o700, exist_ok=True)
             if _trusted(cache_dir):
-                for name in os.listdir(cache_dir):  # entries of older schemas/compilers
-                    if name.startswith("validator-") and key not in name:
+                for name in os.listdir(cache_dir):
+                    # entries of older schemas/compilers, and the config digests
+                    # an earlier ocirt remembered here (64 hex digits)
+                    if (name.startswith("validator-") and key not in name
+                            or len(name) == 64 and name.isalnum() and name == name.lower()):
                         os.unlink(os.path.join(cache_dir, name))
                 _write_atomic(src_path, source.encode(), 0o600)
                 _write_atomic(code_path, marshal.dumps(code), 0o600)

@@ -282,7 +282,7 @@ def test_random_schemas_agree_with_jsonschema(draft):
     """Compiler combinations beyond the config schema: random schemas x random values."""
     rng = random.Random(f"fastschema {draft}")
     checked = 0
-    for _ in range(400):
+    for _ in range(300):
         # no self-reference: a $ref cycle that consumes no input recurses forever
         # in both validators, and which one raises first depends on keyword order
         defs = {"d0": _random_schema(rng, draft, 2), "d1": _random_schema(rng, draft, 2, ("d0",))}
@@ -299,6 +299,7 @@ def test_random_schemas_agree_with_jsonschema(draft):
                 continue
             assert _outcome(fast, doc) == _outcome(ref.is_valid, doc), (schema, doc)
             checked += 1
+    print(f"\n{draft}: {checked} (schema, document) pairs agree")
     assert checked > 5000
 
 
@@ -573,14 +574,14 @@ if given is not None:
         max_leaves=8)
     _BASES = [json.loads(p.read_text()) for p in VALID]
 
-    @settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
     @given(base=st.sampled_from(_BASES), where=st.integers(min_value=0), value=_json)
     def test_hypothesis_random_json_at_random_paths(base, where, value):
         paths = list(_paths(base))
         doc = _replace(base, paths[where % len(paths)], value)
         assert FAST(doc) == REFERENCE.is_valid(doc)
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=200, deadline=None)
     @given(value=_json)
     def test_hypothesis_random_documents(value):
         assert FAST(value) == REFERENCE.is_valid(value)
@@ -669,6 +670,7 @@ def test_a_schema_change_is_a_new_cache_key(tmp_path):
     cache = tmp_path / "cache"
     schema.write_text(json.dumps({"type": "string"}))
     assert fastschema.load(str(schema), cache_dir=str(cache), prebuilt=None)("x")
+    (cache / ("ab12" * 16)).touch()  # a config digest cached by an earlier ocirt
     old = set(cache.iterdir())
     schema.write_text(json.dumps({"type": "integer"}))
     assert not fastschema.load(str(schema), cache_dir=str(cache), prebuilt=None)("x")
