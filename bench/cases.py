@@ -45,7 +45,7 @@ def start_sleeper(ctx: Context, rt: Runtime) -> str:
 
 class VersionCase(Case):
     key, title = "version", "--version"
-    iterations = (10, 40)
+    iterations = (8, 40)
 
     def metrics(self) -> list[Metric]:
         return _time_and_rss("version", "--version")
@@ -72,7 +72,7 @@ class _SleeperCase(Case):
 
 class StateCase(_SleeperCase):
     key, title = "state", "state (running container)"
-    iterations = (10, 40)
+    iterations = (8, 40)
 
     def metrics(self) -> list[Metric]:
         return _time_and_rss("state", "state")
@@ -83,7 +83,7 @@ class StateCase(_SleeperCase):
 
 class ExecCase(_SleeperCase):
     key, title = "exec", "exec /bin/true into a running container"
-    iterations = (5, 25)
+    iterations = (3, 25)
 
     def metrics(self) -> list[Metric]:
         return _time_and_rss("exec", "exec true")
@@ -94,7 +94,7 @@ class ExecCase(_SleeperCase):
 
 class RunCase(Case):
     """`run` of /bin/true in the foreground: create+start+wait+delete in one call."""
-    iterations = (5, 30)
+    iterations = (3, 30)
 
     def __init__(self, variant: str, label: str) -> None:
         super().__init__()
@@ -123,7 +123,7 @@ class LifecycleCase(Case):
     yet, which is exactly what the published loop does too.
     """
     key, title = "cycle", "create + start + delete -f"
-    iterations = (5, 30)
+    iterations = (3, 30)
 
     def metrics(self) -> list[Metric]:
         steps = [("create", "create"), ("start", "start"), ("delete", "delete -f")]
@@ -150,7 +150,7 @@ class LifecycleCase(Case):
 
 class KillDeleteCase(Case):
     key, title = "kill", "kill KILL + delete (running sleep container)"
-    iterations = (5, 20)
+    iterations = (3, 20)
 
     def metrics(self) -> list[Metric]:
         return [Metric("kill.total", "kill KILL + delete (sum)", "ms"),
@@ -172,7 +172,7 @@ class KillDeleteCase(Case):
 class MemoryCase(Case):
     """What a created-but-not-started container costs while it waits."""
     key, title = "mem", "memory of a created container"
-    iterations = (3, 10)
+    iterations = (2, 10)
 
     def metrics(self) -> list[Metric]:
         return [Metric("mem.init", "created container: init VmRSS", "MiB"),
@@ -236,8 +236,8 @@ class ListCase(Case):
     """
     key = "list"
     iterations = (3, 10)
-    budget_s = (20.0, 60.0)
-    setup_budget_s = (30.0, 120.0)  # per runtime (quick, full)
+    budget_s = (10.0, 60.0)
+    setup_budget_s = (15.0, 120.0)  # per runtime (quick, full)
     workers = 4
 
     def __init__(self, n: int) -> None:
