@@ -263,3 +263,9 @@ def test_docker_length_state_dir(cd, shim):
         assert (r.returncode, r.stdout) == (0, "long-root\n"), r
     finally:
         shutil.rmtree(f"/run/ocirt-test-{os.getpid()}", ignore_errors=True)
+
+
+def test_oom_killed(cd):
+    r = cd.run_("--rm", "--memory-limit", str(16 << 20), *_snap(cd), IMAGE, "oom1",
+                "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}", timeout=120)
+    assert r.returncode == 137, r

@@ -297,3 +297,18 @@ def test_volume(dk, tmp_path):
     r = dk("run", "--rm", "--network", "none", "-v", f"{tmp_path}:/data", IMAGE, "sh", "-c", "cat /data/f; echo back > /data/g")
     assert (r.returncode, r.stdout) == (0, "from-host\n"), r
     assert (tmp_path / "g").read_text() == "back\n"
+
+
+def test_healthcheck_stats_oom(dk):
+    """Health checks are periodic execs; `docker stats` and OOM detection
+    read the cgroups ocirt made (the shim watches memory.oom_control)."""
+    dk("run", "-d", "--name", "dh", "--network", "none", "--health-cmd", "test -e /tmp/ok",
+       "--health-interval", "1s", "--health-retries", "1", IMAGE, "sh", "-c", "touch /tmp/ok; exec sleep 300", check=True)
+    assert wait_for(lambda: dk.inspect("dh", "{{.State.Health.Status}}") == "healthy", timeout=30), \
+        dk("inspect", "-f", "{{json .State.Health}}", "dh")
+    r = dk("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "dh")
+    assert (r.returncode, r.stdout.strip()) == (0, "dh 1"), r
+    r = dk("run", "--name", "doom", "--network", "none", "--memory", "16m", "--memory-swap", "16m", IMAGE,
+           "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}", timeout=120)
+    assert r.returncode == 137, r
+    assert dk.inspect("doom", "{{.State.OOMKilled}}") == "true"

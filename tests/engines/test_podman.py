@@ -304,3 +304,11 @@ def test_volume(pm, tmp_path):
     r = pm("run", "--rm", "-v", f"{tmp_path}:/data", IMAGE, "sh", "-c", "cat /data/f; echo back > /data/g")
     assert (r.returncode, r.stdout) == (0, "from-host\n"), r
     assert (tmp_path / "g").read_text() == "back\n"
+
+
+def test_oom_killed(pm):
+    """The memory limit ocirt set kills the container (conmon 2.1 on this
+    hybrid host reports OOMKilled=false with runc too, so that is not checked)."""
+    r = pm("run", "--name", "oom", "--memory", "16m", "--memory-swap", "16m", IMAGE,
+           "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}", timeout=120)
+    assert r.returncode == 137, r
