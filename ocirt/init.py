@@ -77,11 +77,17 @@ def intermediate(launch: Launch) -> None:
         sys.unshare(cfg.new_namespaces() & ~c.CLONE_NEWUSER)
         if cfg.namespaces.get("time") == "":
             namespaces.write_time_offsets(cfg.time_offsets)
+        # The init shares our socket: it must not speak before INIT_PID is
+        # out, or the runtime could read its CREATED first.
+        hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:
+            os.close(hold_w)
+            os.read(hold_r, 1)
+            os.close(hold_r)
             init(launch)
         sync.send(launch.sock, sync.INIT_PID, pid=pid)
-        os._exit(0)
+        os._exit(0)  # closing hold_w releases the init
     except BaseException as e:  # noqa: BLE001 - the child must never unwind into the CLI
         _fail(launch.sock, e)
 

@@ -39,6 +39,7 @@ def test_tmpfs_with_data_and_relative_bind_source(ocirt, bundle):
         {"destination": "/rel", "type": "bind", "source": "rel", "options": ["bind"]},
     ]
     r = ocirt.run(bundle.sh("stat -c %a /scratch; df -k /scratch | tail -1; cat /rel/f"))
+    assert r.returncode == 0, r
     lines = r.stdout.splitlines()
     assert lines[0] == "700"
     assert lines[1].split()[1] == "1024"
