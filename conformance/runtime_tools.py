@@ -36,7 +36,8 @@ from conformance.tap import TapResult, TestPoint, parse_tap
 
 DEFAULT_TIMEOUT = 300.0  # linux_cgroups_cpus makes ~40 containers; slow under load
 KNOWN_PATH = Path(__file__).with_name("known-failures.toml")
-STATUSES = ("pass", "fail", "skip", "xfail", "error", "timeout")
+STATUSES = ("pass", "fail", "skip", "xfail", "flaky", "error", "timeout")
+OK_STATUSES = ("pass", "skip", "xfail", "flaky")
 STDERR_TAIL = 4000  # characters of stderr kept per executable in the JSON
 
 
@@ -56,7 +57,7 @@ class ExecResult:
     """Outcome of one validation executable."""
 
     name: str
-    status: str  # pass | fail | skip | xfail (only known failures) | error | timeout
+    status: str  # pass | fail | skip | xfail (only known failures) | flaky (passed on retry) | error | timeout
     exit_code: int | None
     duration: float
     planned: int | None
@@ -67,6 +68,7 @@ class ExecResult:
     failures: list[Failure] = field(default_factory=list)
     stderr_tail: str = ""
     leftover_tmp: list[str] = field(default_factory=list)
+    attempts: list[str] = field(default_factory=list)  # statuses, with --retries
 
 
 # ---------------------------------------------------------------- discovery
@@ -347,7 +349,7 @@ def format_failures(results: list[ExecResult], limit: int = 8) -> str:
     lines = []
     for r in results:
         unknown = [f for f in r.failures if not f.known]
-        if r.status in ("pass", "skip", "xfail") or not unknown:
+        if r.status in OK_STATUSES or not unknown:
             continue
         lines.append(f"{r.name} [{r.status}]")
         for f in unknown[:limit]:
@@ -355,6 +357,16 @@ def format_failures(results: list[ExecResult], limit: int = 8) -> str:
             lines.append(f"  #{f.number} {f.description}: {f.reason[:300]}{ref}")
         if len(unknown) > limit:
             lines.append(f"  ... {len(unknown) - limit} more")
+    return "\n".join(lines)
+
+
+def format_flaky(results: list[ExecResult]) -> str:
+    """Executables that failed and then passed on a retry, with the first reason."""
+    lines = []
+    for r in results:
+        if r.status == "flaky":
+            why = next((f"{f.description}: {f.reason[:200]}" for f in r.failures if not f.known), "")
+            lines.append(f"{r.name} ({' -> '.join(r.attempts)}): {why}")
     return "\n".join(lines)
 
 
@@ -419,6 +431,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--known", type=Path, default=KNOWN_PATH,
                    help="known-failures TOML (default: conformance/known-failures.toml)")
     p.add_argument("--no-known", action="store_true", help="treat every failure as unexpected")
+    p.add_argument("--retries", type=int, default=0,
+                   help="rerun an unexpectedly failing executable up to N times; pass on retry = flaky")
     p.add_argument("--list", action="store_true", help="list executables and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-executable progress lines")
     return p.parse_args(argv)
@@ -441,12 +455,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.tap_dir:
         args.tap_dir.mkdir(parents=True, exist_ok=True)
     env = environment(suite, runtime)
-    results = _run_all(exes, suite, runtime, args)
-    apply_known(results, [] if args.no_known else load_known(args.known))
+    results = _run_all(exes, suite, runtime, args, [] if args.no_known else load_known(args.known))
     print(format_table(results))
     known = format_known(results)
     if known:
         print("\nKnown failures (see conformance/known-failures.toml):\n" + known)
+    flaky = format_flaky(results)
+    if flaky:
+        print("\nFlaky (failed, then passed on retry):\n" + flaky)
     fails = format_failures(results)
     if fails:
         print("\nFailures:\n" + fails)
@@ -455,15 +471,35 @@ def main(argv: list[str] | None = None) -> int:
         print("\nLeft behind:\n" + "\n".join(left))
     if args.json:
         write_json(args.json, env, results)
-    return 0 if all(r.status in ("pass", "skip", "xfail") for r in results) else 1
+    return 0 if all(r.status in OK_STATUSES for r in results) else 1
 
 
-def _run_all(exes: list[Path], suite: Path, runtime: str, args: argparse.Namespace) -> list[ExecResult]:
+def _run_with_retries(exe: Path, suite: Path, runtime: str, args: argparse.Namespace, tmp: Path,
+                      known: list[dict[str, str]]) -> ExecResult:
+    """Run once; rerun an unexpected failure up to --retries times.
+
+    A failure that later passes is reported as flaky, with the failing
+    attempt's details kept: timing races are worth seeing, not hiding.
+    """
+    first = run_one(exe, suite, runtime, args.timeout, tmp, args.tap_dir)
+    apply_known([first], known)
+    first.attempts = [first.status]
+    while first.status not in OK_STATUSES and len(first.attempts) <= args.retries:
+        again = run_one(exe, suite, runtime, args.timeout, tmp, None)
+        apply_known([again], known)
+        first.attempts.append(again.status)
+        if again.status in OK_STATUSES:
+            first.status = "flaky"
+    return first
+
+
+def _run_all(exes: list[Path], suite: Path, runtime: str, args: argparse.Namespace,
+             known: list[dict[str, str]]) -> list[ExecResult]:
     results = []
     tmp = Path(tempfile.mkdtemp(prefix="ocirt-conformance-"))
     tmp.chmod(0o755)  # mkdtemp makes 0700; see run_one
     for i, exe in enumerate(exes, 1):
-        r = run_one(exe, suite, runtime, args.timeout, tmp, args.tap_dir)
+        r = _run_with_retries(exe, suite, runtime, args, tmp, known)
         results.append(r)
         if not args.quiet:
             print(f"[{i}/{len(exes)}] {r.name}: {r.status} ({r.passed} pass, {r.failed} fail, "

@@ -108,3 +108,19 @@ def test_known_failures_turn_fail_into_xfail() -> None:
 def test_shipped_known_failures_parse() -> None:
     entries = rt.load_known(rt.KNOWN_PATH)
     assert entries and all({"test", "kind", "reason"} <= set(e) for e in entries)
+
+
+def test_retry_marks_flaky(monkeypatch, tmp_path) -> None:
+    outcomes = iter(["fail", "pass"])
+
+    def fake_run_one(exe, suite, runtime, timeout, tmp, tap_dir):
+        status = next(outcomes)
+        fails = [rt.Failure(1, "race", "lost")] if status == "fail" else []
+        return rt.ExecResult(name="poststart", status=status, exit_code=0, duration=0.1,
+                             planned=1, failures=fails)
+
+    monkeypatch.setattr(rt, "run_one", fake_run_one)
+    args = rt.parse_args(["--suite", str(tmp_path), "--runtime", "x", "--retries", "2"])
+    r = rt._run_with_retries(tmp_path / "poststart.t", tmp_path, "x", args, tmp_path, [])
+    assert r.status == "flaky" and r.attempts == ["fail", "pass"]
+    assert "poststart (fail -> pass): race: lost" in rt.format_flaky([r])
