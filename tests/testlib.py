@@ -166,8 +166,10 @@ def ocirt(request) -> Ocirt:
     leftovers = []
     for cid in o.ids:
         if os.path.exists(os.path.join(STATE_ROOT, cid)):
-            leftovers.append(f"state dir of {cid}")
-            run_ocirt("delete", "--force", cid)
+            st = run_ocirt("state", cid)
+            r = run_ocirt("delete", "--force", cid)
+            leftovers.append(f"state dir of {cid} ({st.stdout.strip() or st.stderr.strip()}; "
+                             f"delete --force: rc={r.returncode} {r.stderr.strip()})")
         leftovers += [f"cgroup {d}" for d in _cgroup_dirs(cid)]
     assert not leftovers, f"left behind: {leftovers}"
 
