@@ -797,6 +797,8 @@ def test_delegated_cgroup_is_used(rl, rlt, delegated):
     assert not delegated.dir("memory", cid).exists() and not delegated.dir("pids", cid).exists()
 
 
+@pytest.mark.xfail(strict=True, reason="container._handshake: when mgr.add_pid (or anything before INIT_PID) "
+                   "raises, its finally waits for the intermediate, which waits for NS_MAPPED: ocirt hangs")
 def test_delegated_cgroup_entered_from_outside_fails_clearly(rl, rlt, delegated):
     """cgroup v2 lets a process be moved only by who may write the common
     ancestor's cgroup.procs: from outside its sub-tree the user may not
