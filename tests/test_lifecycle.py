@@ -182,3 +182,16 @@ def test_spec_writes_a_runnable_default(ocirt, bundle, tmp_path):
     r = ocirt.run(bundle)
     assert r.returncode == 0, r
     assert r.stdout.strip() == "ocirt"
+
+
+def test_long_state_root(ocirt, bundle, tmp_path):
+    """Docker's --root plus a 64-hex id passes AF_UNIX's 108-byte limit."""
+    root = f"{STATE_ROOT}/{'r' * 40}/runtime-runc/moby"
+    cid = "e" * 64
+    try:
+        bundle.sh("echo long-root").write()
+        r = run_ocirt("run", "-b", str(bundle.path), cid, root=root)
+        assert r.returncode == 0, r
+        assert r.stdout == "long-root\n"
+    finally:
+        run_ocirt("delete", "-f", cid, root=root)

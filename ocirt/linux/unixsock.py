@@ -22,10 +22,26 @@ def pair() -> tuple[Socket, Socket]:
     return a, b
 
 
+SUN_PATH_MAX = 107  # sockaddr_un.sun_path minus the terminating NUL
+
+
+def _short(path: str, use):
+    """Call use(path), going through /proc/self/fd/<dir> when path is too
+    long for sun_path (state dirs under Docker's root exceed 108 bytes)."""
+    if len(path.encode()) <= SUN_PATH_MAX:
+        return use(path)
+    parent, name = os.path.split(path)
+    dirfd = os.open(parent or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return use(f"/proc/self/fd/{dirfd}/{name}")
+    finally:
+        os.close(dirfd)
+
+
 def connect(path: str, kind: int = SOCK_STREAM) -> Socket:
     s = Socket(AF_UNIX, kind | _socket.SOCK_CLOEXEC)
     try:
-        s.connect(path)
+        _short(path, s.connect)
     except OSError:
         s.close()
         raise
@@ -34,7 +50,11 @@ def connect(path: str, kind: int = SOCK_STREAM) -> Socket:
 
 def listen(path: str, kind: int = SOCK_STREAM) -> Socket:
     s = Socket(AF_UNIX, kind | _socket.SOCK_CLOEXEC)
-    s.bind(path)
+    try:
+        _short(path, s.bind)
+    except OSError:
+        s.close()
+        raise
     s.listen(1)
     return s
 
@@ -57,10 +77,6 @@ def recv_fds(sock: Socket, size: int, maxfds: int) -> tuple[bytes, list[int]]:
         if level == SOL_SOCKET and kind == SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
     return data, list(fds)
-
-
-def fileno_of(sock: Socket) -> int:
-    return sock.fileno()
 
 
 def detach_to_fd(sock: Socket) -> int:
