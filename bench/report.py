@@ -5,6 +5,7 @@ hand-written analysis around it survives a re-run.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from bench.harness import Metric, Results
@@ -74,6 +75,30 @@ def _header(results: Results, first: str, with_p90: bool) -> list[str]:
     return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
 
 
+def geomean_ratios(results: Results, metrics: list[Metric]) -> list[str]:
+    """One headline per other runtime: geometric mean of the median ratios."""
+    subject, out = results.runtimes[0], []
+    for other in results.runtimes[1:]:
+        ratios = []
+        for m in metrics:
+            a, b = results.stats(m.key, subject), results.stats(m.key, other)
+            if a and b and a[0] > 0 and b[0] > 0:
+                ratios.append(math.log(a[0] / b[0]))
+        if ratios:
+            out.append(f"{subject}/{other} {math.exp(sum(ratios) / len(ratios)):.2f}× "
+                       f"over {len(ratios)} rows")
+    return out
+
+
+def _summary(results: Results, times: list[Metric], cpu: list[Metric]) -> list[str]:
+    lines = []
+    for label, metrics in (("wall time", times), ("CPU time", cpu)):
+        parts = geomean_ratios(results, metrics)
+        if parts:
+            lines.append(f"- Geometric mean of the {label} ratios: " + "; ".join(parts))
+    return lines + [""] if lines else []
+
+
 def _table(results: Results, metrics: list[Metric], first: str, notes: _Footnotes,
            with_p90: bool) -> list[str]:
     lines = _header(results, first, with_p90)
@@ -88,7 +113,8 @@ def render(results: Results, machine: list[tuple[str, str]],
     cpu = [m for m in results.metrics.values()
            if m.unit == "cpu ms" and any(results.stats(m.key, rt) for rt in results.runtimes)]
     memory = [m for m in results.metrics.values() if m.unit not in ("ms", "cpu ms")]
-    out = [BEGIN, "", f"Command: `{command}`", "", "### Machine", "",
+    out = [BEGIN, "", f"Command: `{command}`", "", *_summary(results, times, cpu),
+           "### Machine", "",
            "| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in machine], "",
            "### Time per call (ms, lower is better)", "",
            *_table(results, times, "case", notes, True), "",
