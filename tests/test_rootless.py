@@ -578,6 +578,18 @@ def test_terminal_through_console_socket(rl, rlt):
         cs.close()
 
 
+def test_run_relays_the_terminal(rl, rlt):
+    """`run` of the default (terminal) config without --console-socket:
+    ocirt itself holds the pty master and copies it to its stdout."""
+    b = rlt.bundle()
+    b.config["process"]["terminal"] = True
+    b.sh("tty; id -u")
+    r = rlt.run(b)
+    assert r.returncode == 0, r
+    lines = r.stdout.replace("\r", "").split("\n")
+    assert lines[0].startswith("/dev/pts/") and lines[1] == "0", r
+
+
 def test_exec_with_tty(rl, rlt):
     b = rlt.bundle().sh("exec sleep 300")
     cid = rlt.new_id()
@@ -610,6 +622,32 @@ def test_second_id_range_through_newuidmap(rl, rlt):
     assert " 1000 " in r.stdout.splitlines()[4], r
 
 
+def test_exec_as_other_ids_in_a_multi_range_container(rl, rlt):
+    """With subordinate ranges, processes may run as other ids (setgroups is
+    allowed: newgidmap mapped more than the user's own gid)."""
+    b = rlt.bundle().sh("exec sleep 300")
+    for key in ("uidMappings", "gidMappings"):
+        b.config["linux"][key] = [{"containerID": 0, "hostID": RL_UID, "size": 1},
+                                  {"containerID": 1, "hostID": SUB_START, "size": SUB_COUNT}]
+    b.write()
+    cid = rlt.new_id()
+    assert rlt("run", "-d", "--bundle", str(b.path), cid).returncode == 0
+    try:
+        r = rlt("exec", "--user", "1000:1000", "--additional-gids", "27", cid, "sh", "-c", "id -u; id -G")
+        assert r.returncode == 0, r
+        assert r.stdout.split("\n")[:2] == ["1000", "1000 27"], r
+    finally:
+        rlt("delete", "--force", cid)
+
+
+def test_additional_gids_with_a_single_map_fail_clearly(rl, rlt):
+    b = rlt.bundle().sh("id")
+    b.config["process"]["user"]["additionalGids"] = [27]
+    r = rlt.run(b.write())
+    errs = _errors(r.stderr)
+    assert r.returncode != 0 and len(errs) == 1 and "additionalGids" in errs[0], r
+
+
 def test_id_range_not_granted_is_refused(rl, rlt):
     b = rlt.bundle()
     b.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": RL_UID, "size": 1},
@@ -619,6 +657,43 @@ def test_id_range_not_granted_is_refused(rl, rlt):
     errs = _errors(r.stderr)
     assert len(errs) == 1 and "uidMappings" in errs[0] and "only root" in errs[0], r
     assert not any(p for p in rl.user.root.iterdir() if not p.name.startswith("#"))
+
+
+# --- mounts the kernel locks ----------------------------------------------------
+@pytest.fixture
+def locked_mount(rl):
+    """A host mount with nosuid,nodev,noexec: flags a user namespace may not clear."""
+    d = rl.base / f"locked-{uuid.uuid4().hex[:6]}"
+    d.mkdir()
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "nosuid,nodev,noexec,mode=0777,size=1m", "tmpfs", str(d)],
+                       check=True, stderr=subprocess.PIPE)
+    except subprocess.CalledProcessError as e:
+        d.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here: {e.stderr.decode().strip()}")
+    (d / "file").write_text("host\n")
+    yield d
+    subprocess.run(["umount", "-l", str(d)])
+    d.rmdir()
+
+
+def test_readonly_bind_keeps_locked_flags(rl, rlt, locked_mount):
+    """A read-only bind of a nosuid,nodev,noexec mount: the remount keeps
+    the locked flags instead of failing (as runc)."""
+    b = rlt.bundle()
+    b.bind(locked_mount, "/mnt/locked", "ro")
+    b.bind(locked_mount, "/mnt/plain", "rw", "nosuid")
+    b.sh("cat /mnt/locked/file; touch /mnt/locked/x 2>/dev/null && echo WROTE-RO;"
+         " grep -E ' /mnt/(locked|plain) ' /proc/self/mounts | cut -d' ' -f2,4; touch /mnt/plain/y && echo rw-ok")
+    r = rlt.run(b)
+    assert r.returncode == 0, r
+    out = r.stdout.splitlines()
+    assert out[0] == "host" and "WROTE-RO" not in r.stdout and out[-1] == "rw-ok", r
+    opts = dict(line.split(" ", 1) for line in out[1:-1])
+    for flag in ("ro", "nosuid", "nodev", "noexec"):
+        assert flag in opts["/mnt/locked"].split(","), opts
+    assert {"rw", "nosuid", "nodev", "noexec"} <= set(opts["/mnt/plain"].split(",")), opts
+    assert (locked_mount / "y").exists() and not (locked_mount / "x").exists()
 
 
 # --- what the user must not reach -------------------------------------------
