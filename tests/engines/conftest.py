@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from enginelib import ACTIVE_SHIMS, Shim, build_rootfs_tar, remove_tree, require_root
 
 

@@ -16,7 +16,6 @@ import subprocess
 import time
 
 import pytest
-
 from enginelib import (
     Shim,
     assert_no_fd_or_env_leak,
@@ -259,13 +258,11 @@ def test_no_fd_or_env_leaks(cd):
     assert_no_fd_or_env_leak(r)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ocirt binds <root>/<id>/start.sock by its full path: over the 108-byte AF_UNIX limit with Docker's "
-    "--root /var/run/docker/runtime-runc/moby and 64-hex ids (create fails: 'OSError: AF_UNIX path too long')"))
 def test_docker_length_state_dir(cd, shim):
     """The state dir Docker makes ocirt use: --root <exec-root>/runtime-runc/moby,
     a 64-hex id.  Docker's default exec-root /var/run/docker gives
-    /var/run/docker/runtime-runc/moby/<64 hex>/ (98 bytes) before any file."""
+    /var/run/docker/runtime-runc/moby/<64 hex>/ (98 bytes) before any file:
+    ocirt's unix sockets there are past the 108-byte AF_UNIX limit."""
     root = f"/run/ocirt-test-{os.getpid()}/docker/runtime-runc/moby"
     cid = "e" * 64
     try:

@@ -14,11 +14,8 @@ import os
 import shutil
 import subprocess
 import time
-import uuid
-from pathlib import Path
 
 import pytest
-
 from enginelib import (
     Shim,
     assert_no_fd_or_env_leak,
@@ -26,7 +23,6 @@ from enginelib import (
     kill_pidfile,
     kill_shims,
     memory_limit,
-    remove_tree,
     run,
     run_pty,
     start_daemon,
@@ -49,13 +45,10 @@ class Dockerd:
         self.sock = self.dir / "docker.sock"
         self.pidfile = self.dir / "dockerd.pid"
         self.logfile = self.dir / "dockerd.log"
-        # Docker puts ocirt's --root at <exec-root>/runtime-runc/moby and
-        # container ids are 64 hex digits: with the default exec-root
-        # (/var/run/docker) the state dir is already 98 bytes long.  A short
-        # exec-root keeps `<root>/<id>/start.sock` under the 108-byte AF_UNIX
-        # limit (see test_containerd.py::test_docker_length_state_dir).
-        self.exec_root = Path(f"/run/odk{uuid.uuid4().hex[:4]}")  # 12 bytes: state dir 94+12
-        self.exec_root.mkdir(mode=0o711)
+        # ocirt's --root becomes <exec-root>/runtime-runc/moby: with 64-hex
+        # ids its state files lie past the 108-byte AF_UNIX limit (longer
+        # than under Docker's default /var/run/docker), as they should.
+        self.exec_root = self.dir / "exec"
         self.proc: subprocess.Popen | None = None
         (self.dir / "client").mkdir()
         (self.dir / "client" / "config.json").write_text("{}")
@@ -90,7 +83,6 @@ class Dockerd:
         # dockerd's managed containerd and its shims, should they linger
         kill_pidfile(self.exec_root / "containerd" / "containerd.pid", timeout=10)
         kill_shims(str(self.exec_root))
-        remove_tree(str(self.exec_root))
 
     def __call__(self, *args: str, check: bool = False, **kw):
         return run([DOCKER, "-H", f"unix://{self.sock}", *args], env=self.env, check=check, **kw)

@@ -13,7 +13,6 @@ import shutil
 import time
 
 import pytest
-
 from enginelib import Shim, assert_no_fd_or_env_leak, assert_no_leftovers, memory_limit, run, run_pty, wait_for
 
 IMAGE = "localhost/ocirt-busybox:latest"
