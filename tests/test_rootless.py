@@ -303,6 +303,13 @@ class RLBundle:
             v += [c for c in caps if c not in v]
         return self.write()
 
+    def map_subordinate(self) -> "RLBundle":
+        """uid/gid 0 → the user, 1..65536 → its /etc/subuid (subgid) range."""
+        for key in ("uidMappings", "gidMappings"):
+            self.config["linux"][key] = [{"containerID": 0, "hostID": self.user.uid, "size": 1},
+                                         {"containerID": 1, "hostID": SUB_START, "size": SUB_COUNT}]
+        return self.write()
+
     def user_dir(self, name: str) -> Path:
         """A directory of the user's, outside the bundle."""
         d = self.user.home / f"{name}-{uuid.uuid4().hex[:6]}"
@@ -606,9 +613,7 @@ def test_exec_with_tty(rl, rlt):
 # --- more than one id: newuidmap / newgidmap ---------------------------------
 def test_second_id_range_through_newuidmap(rl, rlt):
     b = rlt.bundle()
-    for key in ("uidMappings", "gidMappings"):
-        b.config["linux"][key] = [{"containerID": 0, "hostID": RL_UID, "size": 1},
-                                  {"containerID": 1, "hostID": SUB_START, "size": SUB_COUNT}]
+    b.map_subordinate()
     b.config["root"]["readonly"] = False
     b.add_caps("CAP_CHOWN", "CAP_FOWNER", "CAP_SETUID", "CAP_SETGID")
     b.sh("cat /proc/self/uid_map /proc/self/gid_map; touch /tmp/owned && chown 1000:1000 /tmp/owned"
@@ -626,9 +631,7 @@ def test_exec_as_other_ids_in_a_multi_range_container(rl, rlt):
     """With subordinate ranges, processes may run as other ids (setgroups is
     allowed: newgidmap mapped more than the user's own gid)."""
     b = rlt.bundle().sh("exec sleep 300")
-    for key in ("uidMappings", "gidMappings"):
-        b.config["linux"][key] = [{"containerID": 0, "hostID": RL_UID, "size": 1},
-                                  {"containerID": 1, "hostID": SUB_START, "size": SUB_COUNT}]
+    b.map_subordinate()
     b.write()
     cid = rlt.new_id()
     assert rlt("run", "-d", "--bundle", str(b.path), cid).returncode == 0
