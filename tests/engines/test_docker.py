@@ -304,3 +304,11 @@ def test_healthcheck_stats_oom(dk):
            "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}", timeout=120)
     assert r.returncode == 137, r
     assert dk.inspect("doom", "{{.State.OOMKilled}}") == "true"
+
+
+def test_restart_policy(dk):
+    dk("run", "-d", "--name", "drp", "--network", "none", "--restart", "on-failure:2", IMAGE, "sh", "-c", "exit 3",
+       check=True)
+    assert wait_for(lambda: dk.inspect("drp", "{{.RestartCount}} {{.State.Status}}") == "2 exited", timeout=60), \
+        dk("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "drp")
+    assert dk.inspect("drp", "{{.State.ExitCode}}") == "3"

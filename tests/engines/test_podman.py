@@ -311,3 +311,12 @@ def test_oom_killed(pm):
     r = pm("run", "--name", "oom", "--memory", "16m", "--memory-swap", "16m", IMAGE,
            "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}", timeout=120)
     assert r.returncode == 137, r
+
+
+def test_restart_policy(pm):
+    """Restarts come from conmon's exit command (`podman container
+    cleanup`): delete, create and start again from that process."""
+    pm("run", "-d", "--name", "rp", "--restart", "on-failure:2", IMAGE, "sh", "-c", "exit 3", check=True)
+    assert wait_for(lambda: pm.inspect("rp", "{{.RestartCount}} {{.State.Status}}") == "2 exited", timeout=60), \
+        pm("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "rp")
+    assert pm.inspect("rp", "{{.State.ExitCode}}") == "3"
