@@ -760,8 +760,11 @@ def test_config_verdicts_match_official_schema() -> None:
         for name, probe, patterns in _DIVERGENCES
         if official.is_valid(probe) != CONFIG_V.is_valid(probe)
     ]
-    seeds = [_load(p) for p in VALID]
-    extra = [_load(p) for p in INVALID]
+    # Fixtures named v1.2-* exist to show release-specific leniencies; mutating them
+    # would only multiply that one difference, so they are compared as they are.
+    as_is = [p for p in VALID if p.stem.startswith("v1.2-")]
+    seeds = [_load(p) for p in VALID if p not in as_is]
+    extra = [_load(p) for p in INVALID + as_is]
     for p in sorted((spec_schema / "test" / "config").glob("*/*.json")):
         try:
             (seeds if p.parent.name == "good" else extra).append(_load(p))
