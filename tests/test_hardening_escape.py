@@ -252,6 +252,38 @@ def test_cve_2024_21626_exec_cwd_proc_self_fd(ocirt, bundle, tmp_path, fd):
     assert "cwd" in r.stderr
 
 
+ARGV0_XFAIL = pytest.mark.xfail(strict=True, reason=(
+    "leaked fds are only close-on-exec, and execve resolves its path before closing them: "
+    "process.resolve_executable should check candidates with paths.open_in_root (no magic links) "
+    "and init/execin should close (not just CLOEXEC) fds >= 3 + preserve_fds they do not use "
+    "before resolving the executable"))
+
+
+@pytest.mark.parametrize("how", [pytest.param("run", marks=ARGV0_XFAIL), pytest.param("exec", marks=ARGV0_XFAIL)])
+def test_cve_2024_21626_exec_path_through_leaked_fd(ocirt, bundle, tmp_path, how, base_rootfs):
+    """CVE-2024-21626 attack 3: process.args[0] = /proc/self/fd/N/<binary>
+    with N a leaked host directory.  execve resolves the path while N is
+    still open (close-on-exec closes it only after), so a host binary runs
+    as the container's process, and its /proc/self/exe is a host file the
+    container can later reopen for writing."""
+    host = host_secret_dir(tmp_path)
+    shutil.copy2(base_rootfs / "bin" / "busybox", host / "sh")  # busybox runs the applet named by argv[0]
+    argv = ["/proc/self/fd/7/sh", "-c", "echo RAN-HOST-BINARY"]
+    if how == "run":
+        bundle.args(*argv)
+        r = run_with_leaked_fds(["run", "--bundle", str(bundle.path), ocirt.new_id()], host)
+    else:
+        bundle.args("sleep", "60")
+        cid = ocirt.new_id()
+        assert ocirt("run", "--detach", "--bundle", str(bundle.path), cid).returncode == 0
+        try:
+            r = run_with_leaked_fds(["exec", cid, *argv], host)
+        finally:
+            ocirt("delete", "--force", cid)
+    assert "RAN-HOST-BINARY" not in r.stdout, f"a host binary ran as the container's process: {r}"
+    one_line_error(r)
+
+
 # --- 3. symlinks in the image ---------------------------------------------------
 # The image author controls every component of every path below the rootfs.
 # A runtime that resolves a path on the host follows "/x", "../../x" or a
