@@ -111,7 +111,7 @@ def _newidmap(tool: str, pid: int, maps: list[dict]) -> None:
     argv = [exe, str(pid)]
     for m in maps:
         argv += [str(m["containerID"]), str(m["hostID"]), str(m["size"])]
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    proc = subprocess.run(argv, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         why = " ".join(proc.stderr.split()) or f"exit status {proc.returncode}"

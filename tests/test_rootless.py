@@ -20,7 +20,6 @@ container.
 from __future__ import annotations
 
 import array
-import importlib.metadata as metadata
 import json
 import os
 import pwd
@@ -34,10 +33,10 @@ import sysconfig
 import tempfile
 import time
 import uuid
+from importlib import metadata
 from pathlib import Path
 
 import pytest
-
 from testlib import IS_ROOT, Result, _cgroup_dirs, run_ocirt
 
 RL_UID, RL_UID2 = 2345, 2346
@@ -86,7 +85,7 @@ class Env:
                     with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
                         f.write("0")
             proc = subprocess.run(cmd, stdout=out, stderr=err, env=e, cwd=str(cwd or u.home), preexec_fn=enter,
-                                  input=input.encode() if input is not None else None,
+                                  check=False, input=input.encode() if input is not None else None,
                                   stdin=None if input is not None else subprocess.DEVNULL, timeout=timeout)
             out.seek(0)
             err.seek(0)
@@ -123,8 +122,8 @@ def _add_user(uid: int) -> bool:
 
 def _del_user(uid: int) -> None:
     name = NAMES[uid]
-    subprocess.run(["userdel", name], stderr=subprocess.DEVNULL)
-    subprocess.run(["groupdel", name], stderr=subprocess.DEVNULL)
+    subprocess.run(["userdel", name], stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(["groupdel", name], stderr=subprocess.DEVNULL, check=False)
 
 
 def _subid_line(name: str) -> str:
@@ -189,7 +188,7 @@ def _copy_ocirt(lib: Path) -> None:
 
 def _interpreter_for(user: User, env_probe) -> str:
     """An interpreter the user can run, of this Python's version."""
-    want = "%d.%d" % sys.version_info[:2]
+    want = "{}.{}".format(*sys.version_info[:2])
     for cand in (sys.executable, "/usr/bin/python3", "/usr/local/bin/python3", f"/usr/bin/python{want}"):
         if not os.path.exists(cand):
             continue
@@ -264,8 +263,8 @@ def _user_processes() -> list[str]:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        uid = int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
-        state = re.search(r"^State:\s+(\S)", status, re.M).group(1)
+        uid = int(re.search(r"^Uid:\s+(\d+)", status, re.MULTILINE).group(1))
+        state = re.search(r"^State:\s+(\S)", status, re.MULTILINE).group(1)
         if uid in ours and state not in ("Z", "X"):
             found.append(f"{pid}({uid}): {Path(f'/proc/{pid}/cmdline').read_bytes()[:80]!r}")
     return found
@@ -285,25 +284,25 @@ class RLBundle:
         self.env, self.path, self.user = env, path, user
         self.config = json.loads((path / "config.json").read_text())
 
-    def write(self) -> "RLBundle":
+    def write(self) -> RLBundle:
         (self.path / "config.json").write_text(json.dumps(self.config, indent=1))
         return self
 
-    def sh(self, script: str) -> "RLBundle":
+    def sh(self, script: str) -> RLBundle:
         self.config["process"]["args"] = ["sh", "-c", script]
         return self.write()
 
-    def bind(self, source: str | Path, dest: str, *options: str) -> "RLBundle":
+    def bind(self, source: str | Path, dest: str, *options: str) -> RLBundle:
         self.config["mounts"].append({"destination": dest, "type": "none", "source": str(source),
                                       "options": ["rbind", *options]})
         return self.write()
 
-    def add_caps(self, *caps: str) -> "RLBundle":
-        for k, v in self.config["process"]["capabilities"].items():
+    def add_caps(self, *caps: str) -> RLBundle:
+        for v in self.config["process"]["capabilities"].values():
             v += [c for c in caps if c not in v]
         return self.write()
 
-    def map_subordinate(self) -> "RLBundle":
+    def map_subordinate(self) -> RLBundle:
         """uid/gid 0 → the user, 1..65536 → its /etc/subuid (subgid) range."""
         for key in ("uidMappings", "gidMappings"):
             self.config["linux"][key] = [{"containerID": 0, "hostID": self.user.uid, "size": 1},
@@ -455,7 +454,7 @@ def test_create_start_state_kill_delete(rl, rlt):
     assert st["status"] == "created" and st["pid"] > 0, st
     assert st["owner"] in ("", str(RL_UID)), st
     host_status = Path(f"/proc/{st['pid']}/status").read_text()
-    assert re.search(rf"^Uid:\s+{RL_UID}\s", host_status, re.M), "init must run as the user on the host"
+    assert re.search(rf"^Uid:\s+{RL_UID}\s", host_status, re.MULTILINE), "init must run as the user on the host"
     listed = json.loads(rlt("list", "--format", "json").stdout)
     assert [c["id"] for c in listed] == [cid]
     assert not (b.path / "rootfs" / "tmp" / "started").exists()
@@ -568,7 +567,7 @@ def test_terminal_through_console_socket(rl, rlt):
             env={"PATH": PATH, "XDG_RUNTIME_DIR": str(rl.user.xdg), "HOME": str(rl.user.home),
                  "LANG": env.get("LANG", "C.UTF-8")})
         master = cs.receive()
-        out, err = create.communicate(timeout=30)
+        _out, err = create.communicate(timeout=30)
         assert create.returncode == 0, err
         try:
             r = rlt("start", cid)
@@ -676,7 +675,7 @@ def locked_mount(rl):
         pytest.skip(f"cannot mount a tmpfs here: {e.stderr.decode().strip()}")
     (d / "file").write_text("host\n")
     yield d
-    subprocess.run(["umount", "-l", str(d)])
+    subprocess.run(["umount", "-l", str(d)], check=False)
     d.rmdir()
 
 
