@@ -133,8 +133,11 @@ def _handshake(ct: Container, cfg: Config, sock, pid: int, mgr, undo: list) -> N
             namespaces.write_id_maps(pid, cfg.uid_mappings, cfg.gid_mappings)
         sync.send(sock, sync.NS_MAPPED)
         init_pid = sync.expect(sock, sync.INIT_PID)["pid"]
+    except BaseException:
+        _kill_pid(pid)  # it may be waiting for NS_MAPPED: never wait on it blindly
+        raise
     finally:
-        os.waitpid(pid, 0)
+        _reap_quietly(pid)
     undo.append(lambda: _kill_pid(init_pid))
     from .state import proc_start_time
 
@@ -164,10 +167,14 @@ def _kill_pid(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
+    _reap_quietly(pid)
+
+
+def _reap_quietly(pid: int) -> None:
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:
-        pass  # not our child (reparented): it dies anyway
+        pass  # already reaped, or not our child (reparented): it dies anyway
 
 
 def _write_pid_file(path: str, pid: int) -> None:

@@ -66,8 +66,13 @@ def intermediate(launch: Launch) -> None:
             namespaces.join("user", userns)
         elif userns == "":
             sys.unshare(c.CLONE_NEWUSER)
+            # Dumpable only while the runtime writes our id maps: a
+            # non-dumpable process's /proc files belong to root, and an
+            # unprivileged runtime could not write uid_map (runc does the same).
+            sys.prctl(c.PR_SET_DUMPABLE, 1)
         sync.send(launch.sock, sync.NS_READY)
         sync.expect(launch.sock, sync.NS_MAPPED, "runtime")
+        sys.prctl(c.PR_SET_DUMPABLE, 0)
         if userns is not None:
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)

@@ -80,11 +80,13 @@ class Container:
         os.rename(tmp, os.path.join(self.dir, STATE_FILE))
 
     def make_dir(self) -> None:
-        os.makedirs(self.root, mode=0o711, exist_ok=True)
         try:
+            os.makedirs(self.root, mode=0o711, exist_ok=True)
             os.mkdir(self.dir, 0o700)
         except FileExistsError:
             raise OcirtError(f"container with id {self.id} already exists") from None
+        except OSError as e:
+            raise OcirtError(f"cannot create the state dir {self.dir}: {e.strerror} (check --root)") from None
 
     def remove_dir(self) -> None:
         import shutil  # only delete needs it
@@ -156,4 +158,6 @@ def list_ids(root: str) -> list[str]:
         names = os.listdir(root)
     except FileNotFoundError:
         return []
+    except PermissionError:
+        raise OcirtError(f"cannot read the state root {root}: permission denied (it belongs to another user; pass --root)") from None
     return sorted(n for n in names if ID_CHARS.issuperset(n) and os.path.exists(os.path.join(root, n, STATE_FILE)))

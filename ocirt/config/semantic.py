@@ -53,6 +53,8 @@ class _Checker:
         self.paths()
         self.devices()
         self.hooks()
+        if self.linux.get("netDevices"):
+            self.fail("linux.netDevices", "moving network devices into the container is not supported by ocirt; remove it and configure the network from a hook")
         if self.linux.get("rootfsPropagation", "") not in PROPAGATIONS:
             self.fail("linux.rootfsPropagation", f"unknown propagation {self.linux['rootfsPropagation']!r}")
 
