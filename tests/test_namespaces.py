@@ -131,7 +131,7 @@ def test_without_mount_namespace_chroots_and_mounts_nothing(ocirt, bundle):
     bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"]
                                             if n["type"] not in ("mount", "cgroup")]
     (bundle.rootfs / "marker").write_text("in-rootfs")
-    r = ocirt.run(bundle.sh("cat /marker; grep -c '' /proc/self/mountinfo"))
+    r = ocirt.run(bundle.sh("cat /marker"))
     assert r.returncode == 0, r
     assert r.stdout.startswith("in-rootfs")
     with open("/proc/self/mountinfo") as f:
