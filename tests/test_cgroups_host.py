@@ -14,6 +14,7 @@ import uuid
 import pytest
 
 from ocirt.cgroups import load_manager, new_manager
+from ocirt.errors import ConfigError
 
 MB = 1 << 20
 
@@ -106,6 +107,16 @@ def test_default_path_is_below_own_cgroup(children):
                 assert path == (own[ctrls].rstrip("/") + "/" + cid), line
     finally:
         m.destroy()
+
+
+def test_busy_cgroup_is_not_adopted(make_manager, children):
+    m = make_manager()
+    p = children("sleep", "60")
+    m.add_pid(p.pid)
+    inner = "/ocirt-test-" + next(iter(m.paths.values())).split("/ocirt-test-", 1)[1]
+    with pytest.raises(ConfigError, match="already holds 1 process"):
+        new_manager(inner, "t2").create({})
+    assert m.pids() == [p.pid]  # the failed create removed nothing of m's
 
 
 def test_memory_limit_file(make_manager):

@@ -87,6 +87,13 @@ class Manager:
             # an existing cgroup that is not delegated to us
             self._rootless_skip(key, "cgroup.procs is not writable", needed)
             return False
+        if path not in self.created:
+            # destroy kills everything below the container's cgroup: never
+            # adopt one that other processes live in (runc refuses too)
+            busy = common.procs(path)
+            if busy:
+                raise ConfigError(f"cgroup: linux.cgroupsPath names {path}, which already holds "
+                                  f"{len(busy)} process(es) (e.g. pid {busy[0]}); use a new cgroup path")
         return True
 
     def _rootless_skip(self, key: str, why: str, needed: bool) -> None:

@@ -246,6 +246,15 @@ def test_create_failure_cleans_up(fake_v1):
         assert os.listdir(d) == [n for n in os.listdir(d) if not n.startswith("grp")]
 
 
+def test_busy_existing_cgroup_is_refused(fake_v2):
+    os.mkdir(f"{fake_v2.root}/busy")
+    with open(f"{fake_v2.root}/busy/cgroup.procs", "w") as f:
+        f.write("1\n")
+    with pytest.raises(ConfigError, match="already holds 1 process"):
+        new_manager("/busy", "c1").create({})
+    assert os.path.isdir(f"{fake_v2.root}/busy")  # not ours: left alone
+
+
 def test_destroy_is_idempotent(fake_v2):
     m = new_manager("/c1", "c1")
     m.create({})
