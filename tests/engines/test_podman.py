@@ -320,3 +320,16 @@ def test_restart_policy(pm):
     assert wait_for(lambda: pm.inspect("rp", "{{.RestartCount}} {{.State.Status}}") == "2 exited", timeout=60), \
         pm("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "rp")
     assert pm.inspect("rp", "{{.State.ExitCode}}") == "3"
+
+
+def test_concurrent_runs_and_execs(pm):
+    """Engines call the runtime in parallel: 6 runs and 8 execs at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pm("run", "-d", "--name", "cc", IMAGE, "sleep", "300", check=True)
+    with ThreadPoolExecutor(max_workers=14) as pool:
+        runs = [pool.submit(pm, "run", "--rm", IMAGE, "echo", f"run{i}") for i in range(6)]
+        execs = [pool.submit(pm, "exec", "cc", "echo", f"exec{i}") for i in range(8)]
+        results = [f.result() for f in runs + execs]
+    expected = [f"run{i}\n" for i in range(6)] + [f"exec{i}\n" for i in range(8)]
+    assert [(r.returncode, r.stdout) for r in results] == [(0, e) for e in expected], results
