@@ -98,11 +98,13 @@ def test_cpu(fake_v2):
     assert read(m.path, "cpuset.cpus") == "1"
 
 
-def test_cpu_quota_only_and_unlimited(fake_v2):
+def test_cpu_max_update_keeps_the_other_half(fake_v2):
     m = make({"cpu": {"quota": 20000}})
     assert read(m.path, "cpu.max") == "20000 100000"
+    m.update({"cpu": {"period": 50000}})
+    assert read(m.path, "cpu.max") == "20000 50000"
     m.update({"cpu": {"quota": -1}})
-    assert read(m.path, "cpu.max") == "max"
+    assert read(m.path, "cpu.max") == "max 50000"
 
 
 def test_realtime_is_refused(fake_v2):

@@ -45,11 +45,10 @@ def _set_max(path: str, cpu: dict) -> None:
     period = get_int(cpu, "period", SPEC, 0) or 0
     if not quota and not period:
         return
-    if not period and quota > 0:
-        # "N" alone would keep the old period; spell it out for clarity
-        period = int((read_opt(path, "cpu.max") or "max 100000").split()[1])
-    value = (str(quota) if quota > 0 else "max") + (f" {period}" if period else "")
-    write(path, "cpu.max", value, SPEC + ".quota/period")
+    # cpu.max holds both: an `update` of one keeps the other as it is
+    cur_quota, cur_period = (read_opt(path, "cpu.max") or "max 100000").split()
+    new_quota = str(quota) if quota > 0 else "max" if quota == -1 else cur_quota
+    write(path, "cpu.max", f"{new_quota} {period or cur_period}", SPEC + ".quota/period")
 
 
 def stats(path: str, st: dict) -> None:
