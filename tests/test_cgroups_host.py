@@ -215,8 +215,9 @@ def test_v2_device_program_is_replaced(make_manager):
     m = make_manager({"devices": [{"allow": False, "access": "rwm"}]})
     if m.version != 2:
         pytest.skip("eBPF device programs are the v2 path")
-    from ocirt.cgroups.v2 import bpf
-    m.update({"devices": [{"allow": False, "access": "rwm"}]})
+    from ocirt.cgroups.devices import build_rules
+    from ocirt.cgroups.v2 import bpf, devices
+    devices.apply_rules(m.paths[""], build_rules([{"allow": False, "access": "rwm"}], None))
     fd = os.open(m.paths[""], os.O_RDONLY | os.O_DIRECTORY)
     try:
         assert len(bpf.attached_programs(fd)) == 1

@@ -40,6 +40,13 @@ class Manager:
         return {"version": self.version, "paths": dict(self.paths), "mounts": dict(self.mounts),
                 "rootless": self.rootless, "created": list(self.created)}
 
+    def update(self, resources: dict) -> None:
+        """`ocirt update`.  Device rules stay as created (runc's update has no
+        devices either; rewriting them would briefly cut access)."""
+        if resources.get("devices"):
+            self.warnings.append("linux.resources.devices ignored: device rules cannot be updated")
+        self._apply(resources, common.Context(self.warnings, update=True))
+
     def add_pid(self, pid: int) -> None:
         for d in self.dirs():
             common.write(d, "cgroup.procs", pid)
@@ -107,6 +114,9 @@ class Manager:
         del self.paths[key]
 
     # Overridden by the v1 / v2 managers.
+    def _apply(self, res: dict, ctx: common.Context) -> None:
+        raise NotImplementedError
+
     def is_frozen(self) -> bool:
         raise NotImplementedError
 

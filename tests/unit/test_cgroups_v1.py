@@ -54,6 +54,14 @@ def test_swap_without_accounting(fake_v1):
         m.create({"memory": {"limit": GB, "swap": 2 * GB}})
 
 
+def test_update_leaves_devices_alone(fake_v1):
+    m = make({})
+    m.update({"devices": [{"allow": True, "access": "rwm"}], "pids": {"limit": 3}})
+    assert read(m.paths["devices"], "devices.allow") != "a"
+    assert read(m.paths["pids"], "pids.max") == "3"
+    assert any("devices ignored" in w for w in m.warnings)
+
+
 def test_check_before_update(fake_v1):
     m = make({})
     with pytest.raises(ConfigError, match="uses 8192 bytes"):

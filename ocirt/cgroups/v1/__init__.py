@@ -45,7 +45,7 @@ class V1Manager(Manager):
     def create(self, resources: dict | None, linux_devices: list | None = None) -> None:
         res = resources or {}
         try:
-            self._check_mounted(res)
+            self._check_mounted(res)  # before any mkdir: nothing to undo
             self._make_dirs(res)
             self._apply(res, common.Context(self.warnings))
             if not self.rootless:
@@ -53,12 +53,6 @@ class V1Manager(Manager):
         except BaseException:
             self._undo_create()
             raise
-
-    def update(self, resources: dict) -> None:
-        self._check_mounted(resources)
-        self._apply(resources, common.Context(self.warnings, update=True))
-        if resources.get("devices") is not None and not self.rootless:
-            self._apply_devices(resources, None)
 
     def _check_mounted(self, res: dict) -> None:
         for ctrl, spec in common.requested(res):
@@ -85,6 +79,8 @@ class V1Manager(Manager):
                     _module("cpuset").inherit(d)
 
     def _apply(self, res: dict, ctx: common.Context) -> None:
+        if ctx.update:
+            self._check_mounted(res)
         for ctrl, mod in SUBSYSTEMS.items():
             if mod and ctrl in self.paths:
                 _module(mod).apply(self.paths[ctrl], res, ctx)

@@ -48,11 +48,6 @@ class V2Manager(Manager):
             self._undo_create()
             raise
 
-    def update(self, resources: dict) -> None:
-        self._apply(resources, common.Context(self.warnings, update=True))
-        if resources.get("devices") is not None:
-            self._apply_devices(resources, None)
-
     def _enable_controllers(self) -> None:
         """Make every available controller usable in the new cgroup: each
         ancestor from the root down enables them for its children."""
