@@ -108,28 +108,36 @@ def _create_first_missing(rootfd: int, path: str, mode: int) -> str:
 
 
 def make_target(rootfd: int, path: str, is_dir: bool) -> int:
-    """An O_PATH fd for a mount target, creating a dir or an empty file."""
-    try:
-        fd = open_in_root(rootfd, path)
-    except FileNotFoundError:
-        pass
-    else:
-        if is_dir or not stat.S_ISDIR(os.fstat(fd).st_mode):
-            return fd
-        os.close(fd)
-        return open_in_root(rootfd, path)
-    if is_dir:
-        return mkdir_all(rootfd, path)
+    """An O_PATH fd for a mount target, creating a dir or an empty file.
+
+    A file target that is a dangling link (Ubuntu's /etc/resolv.conf ->
+    ../run/systemd/resolve/stub-resolv.conf, which engines bind over) is
+    created where the link leads inside the root, as runc does."""
+    for _ in range(MAX_STEPS):
+        try:
+            return open_in_root(rootfd, path)
+        except FileNotFoundError:
+            pass
+        if is_dir:
+            return mkdir_all(rootfd, path)
+        path = _create_file(rootfd, path)
+    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+
+
+def _create_file(rootfd: int, path: str) -> str:
+    """Create path as an empty file; return the path to open next (the
+    link's target when path is a dangling link)."""
     parent, name = os.path.split("/" + path.strip("/"))
     pfd = mkdir_all(rootfd, parent)
     try:
-        dfd = sys.openat2(pfd, ".", os.O_RDONLY | os.O_DIRECTORY, RESOLVE)
-        try:
-            os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dfd))
-        except FileExistsError:
-            pass
-        finally:
-            os.close(dfd)
+        os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=pfd))
+        return path
+    except FileExistsError:
+        return path
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        target = os.readlink(name, dir_fd=pfd)
     finally:
         os.close(pfd)
-    return open_in_root(rootfd, path)
+    return target if target.startswith("/") else f"{parent}/{target}"

@@ -466,6 +466,21 @@ def test_symlink_swapped_during_create(ocirt, bundle, tmp_path):
     assert any(r.returncode == 0 for r in results), results
 
 
+def resolved(rootfs: Path, make, dest: str) -> str:
+    """Host path of what make(rootfd, dest) (a paths.* helper) returned."""
+    from ocirt import paths
+
+    rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY)
+    try:
+        fd = make(rootfd, dest)
+        try:
+            return os.readlink(paths.fd_path(fd))
+        finally:
+            os.close(fd)
+    finally:
+        os.close(rootfd)
+
+
 @pytest.mark.parametrize("link,dest,lands", [
     ("/run", "var/run/app/sock", "run/app/sock"),            # Debian's /var/run -> /run
     ("../../run", "var/run/app", "run/app"),
@@ -485,15 +500,28 @@ def test_mkdir_all_follows_links_as_the_container_would(tmp_path, link, dest, la
     (rootfs / "var").mkdir(parents=True)
     (rootfs / "run").mkdir()
     os.symlink(link, rootfs / "var" / "run")
-    rootfd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY)
-    try:
-        fd = paths.mkdir_all(rootfd, dest)
-        try:
-            assert os.readlink(paths.fd_path(fd)) == str(rootfs / lands)
-        finally:
-            os.close(fd)
-    finally:
-        os.close(rootfd)
+    assert resolved(rootfs, paths.mkdir_all, dest) == str(rootfs / lands)
+
+
+def test_make_target_creates_through_dangling_file_link(tmp_path):
+    """Engines bind-mount over /etc/resolv.conf; in systemd-based images it
+    is a dangling link (../run/systemd/resolve/stub-resolv.conf).  The file
+    is created where the link leads inside the rootfs, never refused, and a
+    link to the host's side lands on its in-rootfs twin."""
+    if not IS_ROOT:
+        pytest.skip("needs root for nothing but a consistent tmp tree")
+    from ocirt import paths
+
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    os.symlink("../run/systemd/resolve/stub-resolv.conf", rootfs / "etc" / "resolv.conf")
+    os.symlink(str(tmp_path / "host-hosts"), rootfs / "etc" / "hosts")
+    def make_file(rootfd: int, path: str) -> int:
+        return paths.make_target(rootfd, path, False)
+
+    assert resolved(rootfs, make_file, "/etc/resolv.conf") == str(rootfs / "run/systemd/resolve/stub-resolv.conf")
+    assert resolved(rootfs, make_file, "/etc/hosts") == str(rootfs / str(tmp_path / "host-hosts").lstrip("/"))
+    assert not (tmp_path / "host-hosts").exists()
 
 
 # --- 4. fake /proc and /dev/null -------------------------------------------------
@@ -583,3 +611,4 @@ def test_masking_survives_image_dev_null_file(ocirt, bundle):
     assert r.returncode == 0, r
     assert "IMAGE-NULL" not in r.stdout and "INROOT" not in r.stdout, r
     assert "character special file:1:3" in r.stdout, r
+
