@@ -3,7 +3,7 @@
 Usage::
 
     python3 -m conformance.runtime_tools --suite /work/ext/runtime-tools \\
-        --runtime /path/to/ocirt [--filter REGEX] [--timeout 120] \\
+        --runtime /path/to/ocirt [--filter REGEX] [--timeout 300] [--retries N] \\
         [--json out.json] [--tap-dir DIR]
 
 The suite is an already-built runtime-tools checkout (``runtimetest`` and
