@@ -20,6 +20,7 @@ container.
 from __future__ import annotations
 
 import array
+import grp
 import json
 import os
 import pwd
@@ -115,7 +116,13 @@ def _add_user(uid: int) -> bool:
         pytest.skip(f"uid {uid} is taken by another user")
     except KeyError:
         pass
-    _run("groupadd", "-g", str(uid), name)
+    try:
+        gr = grp.getgrnam(name)
+    except KeyError:
+        _run("groupadd", "-g", str(uid), name)
+    else:
+        if gr.gr_gid != uid:
+            pytest.skip(f"group {name} exists with gid {gr.gr_gid}, not {uid}")
     _run("useradd", "-u", str(uid), "-g", str(uid), "-M", "-d", "/nonexistent", "-s", "/bin/sh", name)
     return True
 
