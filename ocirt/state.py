@@ -120,9 +120,17 @@ class Container:
             return "creating"
         if os.path.exists(self.path(START_SOCK)):
             return "created"
-        if self.record.get("cgroup") and self.cgroup().is_frozen():
+        if self.record.get("cgroup") and self._frozen():
             return "paused"
         return "running"
+
+    def _frozen(self) -> bool:
+        try:
+            return self.cgroup().is_frozen()
+        except OcirtError:
+            # A freezer cgroup removed behind our back must not make the
+            # container undeletable; without it nothing can be frozen.
+            return False
 
     def cgroup(self):
         from .cgroups import load_manager
