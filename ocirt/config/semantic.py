@@ -21,6 +21,31 @@ IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
 
 
+def _bad_string(s: str) -> str | None:
+    if "\0" in s:
+        return "contains a NUL byte"
+    if not s.isascii():
+        try:
+            s.encode()
+        except UnicodeEncodeError:
+            return "is not valid UTF-8 (lone surrogate)"
+    return None
+
+
+def _strings(doc, path: str = ""):
+    """Every string (keys too) in the document with its JSON path."""
+    if isinstance(doc, str):
+        yield path, doc
+    elif isinstance(doc, dict):
+        for k, v in doc.items():
+            sub = f"{path}.{k}" if path else k
+            yield sub, k
+            yield from _strings(v, sub)
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _strings(v, f"{path}[{i}]")
+
+
 class _Checker:
     def __init__(self, config: dict, path: str) -> None:
         self.c = config
@@ -43,6 +68,7 @@ class _Checker:
         return ns is not None
 
     def run(self) -> None:
+        self.strings()
         self.version()
         self.root()
         self.process()
@@ -53,15 +79,34 @@ class _Checker:
         self.paths()
         self.devices()
         self.hooks()
+        self.cgroups_path()
         if self.linux.get("netDevices"):
             self.fail("linux.netDevices", "moving network devices into the container is not supported by ocirt; remove it and configure the network from a hook")
         if self.linux.get("rootfsPropagation", "") not in PROPAGATIONS:
             self.fail("linux.rootfsPropagation", f"unknown propagation {self.linux['rootfsPropagation']!r}")
 
+    def strings(self) -> None:
+        """No string may carry a NUL (the kernel would see a shorter path or
+        name than the one checked) or a lone surrogate (not encodable)."""
+        for where, value in _strings(self.c):
+            problem = _bad_string(value)
+            if problem:
+                self.fail(where, f"string {problem}; remove it")
+
     def version(self) -> None:
         major = str(self.c.get("ociVersion", "")).split(".")[0]
         if major != "1":
             self.fail("ociVersion", f"unsupported version {self.c.get('ociVersion')!r}: ocirt implements runtime-spec 1.x")
+
+    def cgroups_path(self) -> None:
+        """Never the root of a hierarchy, never above it: delete kills every
+        process in the container's cgroup and removes it with its children."""
+        path = self.linux.get("cgroupsPath")
+        if path is None:
+            return
+        parts = [p for p in path.replace(":", "/").split("/") if p]
+        if ".." in parts or (path and not parts and path.strip()):
+            self.fail("linux.cgroupsPath", f"{path!r} must name a cgroup below the hierarchy root, without '..'")
 
     def root(self) -> None:
         root = self.c.get("root")
