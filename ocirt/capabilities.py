@@ -79,3 +79,17 @@ def apply(sets: CapSets) -> None:
                 # The kernel refuses an ambient cap missing from permitted or
                 # inheritable; runc ignores that too rather than fail the start.
                 pass
+
+
+def check_grantable(caps: dict | None) -> None:
+    """Fail at create, as runc does, when the config asks for a capability
+    the runtime itself cannot have (not in its bounding set): otherwise the
+    failure would only surface at start, without naming the capability."""
+    from .errors import ConfigError
+
+    for kind in ("effective", "permitted", "inheritable", "ambient"):
+        for name in (caps or {}).get(kind) or []:
+            n = NUMBERS[name]
+            if n <= last_cap() and not sys.prctl(c.PR_CAPBSET_READ, n):
+                raise ConfigError(f"process.capabilities.{kind}: {name} is not in the runtime's bounding set "
+                                  f"on this host, so no process can be given it; remove it")

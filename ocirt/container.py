@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 
-from . import faults, hooks, log, lsm, namespaces, sync
+from . import capabilities, faults, hooks, log, lsm, namespaces, sync
 from .config.load import load_bundle
 from .config.model import Config
 from .errors import OcirtError
@@ -41,6 +41,8 @@ def create(root: str, cid: str, opts: CreateOptions) -> Container:
     if not cfg.process.terminal and opts.console_socket:
         raise OcirtError("cannot use console socket if ocirt will not detach or allocate tty: remove --console-socket or set process.terminal")
     lsm.check_host(cfg.process.apparmor)
+    if cfg.namespaces.get("user") is None:  # a new user ns starts with a full bounding set
+        capabilities.check_grantable(cfg.process.capabilities)
     ct = Container(root, cid, {"bundle": bundle, "rootfs": cfg.rootfs, "created": now_rfc3339(),
                                "owner": _owner(), "annotations": cfg.annotations, "config": raw})
     ct.make_dir()
@@ -245,6 +247,8 @@ def _hooks_of(ct: Container) -> dict:
 def kill(ct: Container, sig: int, all_procs: bool = False) -> None:
     status = ct.status()
     if status == "stopped":
+        if all_procs:
+            return  # runc: --all on a stopped container has nothing left to signal
         raise OcirtError("container not running")
     if all_procs and ct.record.get("cgroup"):
         mgr = ct.cgroup()

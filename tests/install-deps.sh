@@ -12,6 +12,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# podman, containerd and Docker for tests/engines (each module skips if its
+# engine cannot start)
+bash tests/engines/install.sh || echo "install-deps: engines not installed; tests/engines will skip" >&2
 python3 -m pip install -q --disable-pip-version-check jsonschema cffi pytest hypothesis setuptools wheel
 python3 -m pip install -q --disable-pip-version-check --force-reinstall --no-deps --no-build-isolation .
 # the tests import ocirt from this checkout too: build its cffi modules here

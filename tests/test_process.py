@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from testlib import OCIRT, STATE_ROOT
 
 
@@ -167,3 +169,19 @@ def test_exit_by_signal(ocirt, bundle):
     bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
     r = ocirt.run(bundle.sh("kill -9 $$"))
     assert r.returncode == 137
+
+
+def test_capability_outside_bounding_set_fails_at_create(ocirt, bundle):
+    """runc refuses at create; failing only at start would not name the cap."""
+    from ocirt.capabilities import NAMES, last_cap
+
+    with open("/proc/self/status") as f:
+        bnd = int(next(line for line in f if line.startswith("CapBnd")).split()[1], 16)
+    missing = [NAMES[n] for n in range(last_cap() + 1) if not bnd >> n & 1]
+    if not missing:
+        pytest.skip("this host's bounding set is full")
+    bundle.config["process"]["capabilities"]["effective"].append(missing[0])
+    bundle.write()
+    cid = ocirt.new_id()
+    r = ocirt("create", "-b", str(bundle.path), cid)
+    assert r.returncode != 0 and missing[0] in r.stderr

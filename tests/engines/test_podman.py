@@ -263,18 +263,11 @@ def test_no_engine_fd_or_env_leaks(pm):
     assert_no_fd_or_env_leak(r)
 
 
-FILEMODE_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "podman writes linux.devices[].fileMode with the file type bits (S_IFCHR|0666 = 8630) as runc accepts; "
-    "ocirt's schema caps fileMode at 512: 'linux.devices[0].fileMode: 8630 is greater than the maximum of 512'"))
-
-
-@FILEMODE_XFAIL
 def test_device(pm):
     r = pm("run", "--rm", "--device", "/dev/null:/dev/mynull", IMAGE, "sh", "-c", "ls -l /dev/mynull; echo x > /dev/mynull")
     assert r.returncode == 0 and r.stdout.startswith("crw-rw-rw-"), r
 
 
-@FILEMODE_XFAIL
 def test_privileged(pm):
     r = pm("run", "--rm", "--privileged", IMAGE, "sh", "-c", "test -c /dev/null && grep CapEff /proc/self/status")
     assert r.returncode == 0, r
