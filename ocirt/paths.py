@@ -27,14 +27,19 @@ def open_in_root(rootfd: int, path: str, flags: int = os.O_PATH) -> int:
     return sys.openat2(rootfd, path.lstrip("/") or ".", flags, RESOLVE)
 
 
+def mount_id(fd: int) -> str:
+    """The id of the mount an fd is on (as in /proc/self/mountinfo)."""
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        return next(line.split()[1] for line in f if line.startswith("mnt_id:"))
+
+
 def fs_type(fd: int) -> str:
     """The filesystem type of the mount an fd is on, from mountinfo.
 
     Used before writing to what should be procfs: an image or a bundle mount
     can put a tmpfs or a bind of a host directory where /proc was, and a
     write meant for the kernel would then land in an ordinary file."""
-    with open(f"/proc/self/fdinfo/{fd}") as f:
-        mnt_id = next(line.split()[1] for line in f if line.startswith("mnt_id:"))
+    mnt_id = mount_id(fd)
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()

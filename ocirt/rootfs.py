@@ -125,18 +125,35 @@ class Rootfs:
         finally:
             os.close(fd)
 
-    def _on_top(self, path: str):
-        """An fd of path as it is now: after a mount, the old fd still names
-        the directory underneath, so remounts must re-resolve."""
-        return _Reopened(paths.open_in_root(self.rootfd, path))
+    def _on_top(self, path: str, under: int, same_as: os.stat_result | None = None) -> _Reopened:
+        """An fd of the mount just made on `under` (an fd of its target).
+
+        The old fd still names the directory underneath, so remounts must
+        re-resolve the path, and a racing process may have swapped one of
+        its components meanwhile: the remount (read-only!) would then hit
+        another mount and leave this one writable.  So what path resolves
+        to now must be a different mount than `under` and, for a bind, the
+        very file that was bound (`same_as`)."""
+        fd = paths.open_in_root(self.rootfd, path)
+        try:
+            st = os.fstat(fd)
+            if paths.mount_id(fd) == paths.mount_id(under) or \
+                    (same_as is not None and (st.st_dev, st.st_ino) != (same_as.st_dev, same_as.st_ino)):
+                raise OcirtError(f"{path}: changed while it was being mounted (a symlink swapped in?); refusing")
+        except BaseException:
+            os.close(fd)
+            raise
+        return _Reopened(fd)
 
     def _mount_at(self, m: Mount, source: str, fd: int) -> None:
         target = paths.fd_path(fd)
         flags = m.flags & ~(c.MS_SHARED | c.MS_PRIVATE | c.MS_SLAVE | c.MS_UNBINDABLE)
+        bound = None
         if m.is_bind:
+            bound = os.stat(source)
             sys.mount(source, target, None, flags & (c.MS_BIND | c.MS_REC))
             if flags & ~(c.MS_BIND | c.MS_REC):
-                with self._on_top(m.destination) as top:
+                with self._on_top(m.destination, fd, bound) as top:
                     self._remount(top, flags)
         elif m.type == "sysfs" and self.in_userns and "network" not in self.cfg.namespaces:
             # sysfs needs a network namespace owned by our user ns; runc rbinds the host's
@@ -144,7 +161,7 @@ class Rootfs:
         else:
             self._mount_fs(m, source, target, flags)
         if m.propagation or "rro" in m.extensions:
-            with self._on_top(m.destination) as top:
+            with self._on_top(m.destination, fd, bound) as top:
                 for p in m.propagation:
                     sys.mount(None, top, None, p)
                 if "rro" in m.extensions:
@@ -188,7 +205,7 @@ class Rootfs:
                 if "cgroup" in self.cfg.namespaces or not self.cgroup_paths:
                     sys.mount("cgroup2", target, "cgroup2", locked | ro)
                 else:
-                    self._bind_ro(self.cgroup_paths[""], target, dest, ro)
+                    self._bind_ro(self.cgroup_paths[""], fd, dest, ro)
                 return
             sys.mount("tmpfs", target, "tmpfs", locked, "mode=755")
             for name, host in sorted(self.cgroup_paths.items()):
@@ -196,20 +213,20 @@ class Rootfs:
                 sub = dest + "/" + (name.partition("=")[2] or name or "unified")
                 subfd = paths.mkdir_all(self.rootfd, sub)
                 try:
-                    self._bind_ro(host, paths.fd_path(subfd), sub, ro)
+                    self._bind_ro(host, subfd, sub, ro)
                 finally:
                     os.close(subfd)
             if ro:
-                with self._on_top(dest) as top:
+                with self._on_top(dest, fd) as top:
                     self._remount(top, locked | c.MS_RDONLY)
         except OSError as e:
             raise _err(m, e) from None
         finally:
             os.close(fd)
 
-    def _bind_ro(self, host: str, target: str, dest: str, ro: int) -> None:
-        sys.mount(host, target, None, c.MS_BIND | c.MS_REC)
-        with self._on_top(dest) as top:
+    def _bind_ro(self, host: str, fd: int, dest: str, ro: int) -> None:
+        sys.mount(host, paths.fd_path(fd), None, c.MS_BIND | c.MS_REC)
+        with self._on_top(dest, fd, os.stat(host)) as top:
             self._remount(top, c.MS_BIND | c.MS_NOSUID | c.MS_NOEXEC | c.MS_NODEV | ro)
 
     # --- /dev ---------------------------------------------------------------
@@ -331,7 +348,7 @@ class Rootfs:
         try:
             target = paths.fd_path(fd)
             sys.mount(target, target, None, c.MS_BIND | c.MS_REC)
-            with self._on_top(path) as top:
+            with self._on_top(path, fd, os.fstat(fd)) as top:
                 self._remount(top, c.MS_BIND | c.MS_RDONLY | c.MS_NOSUID | c.MS_NODEV | c.MS_NOEXEC)
         except OSError as e:
             raise OcirtError(f"linux.readonlyPaths: {path}: {e.strerror}") from None
