@@ -8,7 +8,7 @@ from __future__ import annotations
 from . import jsonio as json
 import os
 import select
-import signal
+import _signal as signal  # not signal: its enums import enum (~5 ms)
 import time
 
 from .config.model import Hook

@@ -9,7 +9,7 @@ exits, so init is reparented to the caller's subreaper (conmon, the shim, or
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # not signal: its enums import enum (~5 ms)
 
 # Everything the forked side needs is imported here, before the fork: once
 # inside a user namespace the runtime's own files may be unreadable.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import resource
-import signal
+import _signal as signal  # not signal: its enums import enum (~5 ms)
 
 from . import capabilities, lsm
 from .config.model import Process

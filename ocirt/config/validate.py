@@ -35,6 +35,8 @@ def _schema_path(name: str) -> str:
 def fast_validator(schema_name: str = "config-schema.json"):
     """``validate(doc) -> bool`` for the named schema, built once per process."""
     fn = _validators.get(schema_name)
+    if fn is None and schema_name == "config-schema.json":
+        fn = _prebuilt(_schema_path(schema_name))
     if fn is None:
         from . import fastschema
 
@@ -47,6 +49,22 @@ def fast_validator(schema_name: str = "config-schema.json"):
             fn = _undecided
         _validators[schema_name] = fn
     return fn
+
+
+def _prebuilt(schema_path: str):
+    """The module setup.py generated, when it matches the schema installed
+    beside it; checked here so an installed create never imports fastschema
+    (and the json/re/math it needs to compile)."""
+    try:
+        from .. import _config_validator as module
+        from _sha256 import sha256
+    except ImportError:
+        return None
+    with open(schema_path, "rb") as f:
+        if sha256(f.read()).hexdigest() != getattr(module, "SCHEMA_SHA256", None):
+            return None
+    _validators["config-schema.json"] = module.validate
+    return module.validate
 
 
 def _undecided(doc) -> bool:
