@@ -21,8 +21,24 @@ MB = 1 << 20
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="cgroups need root")
 
 
+def reap_stale_test_cgroups() -> None:
+    """rmdir the (empty) cgroups of earlier runs that were killed before
+    their teardown: /ocirt-test-<pid> of a pid that is gone."""
+    import glob
+    tops = glob.glob("/sys/fs/cgroup/ocirt-test-[0-9]*") + glob.glob("/sys/fs/cgroup/*/ocirt-test-[0-9]*")
+    for top in tops:
+        if os.path.exists(f"/proc/{top.rsplit('-', 1)[1]}"):
+            continue
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+
+
 @pytest.fixture
 def make_manager():
+    reap_stale_test_cgroups()
     made = []
 
     def make(resources: dict | None = None, devices: list | None = None):
@@ -35,12 +51,13 @@ def make_manager():
         return m
 
     yield make
-    for m in made:
-        m.destroy()
-    if made:
-        for d in made[0].dirs():
+    try:
+        for m in made:
+            m.destroy()
+    finally:
+        for d in {os.path.dirname(d) for m in made for d in m.dirs()}:
             try:
-                os.rmdir(os.path.dirname(d))
+                os.rmdir(d)
             except OSError:
                 pass
 
