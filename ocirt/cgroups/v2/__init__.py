@@ -64,12 +64,12 @@ class V2Manager(Manager):
                     # when a resource needs this controller.
                     self._enable_errors.setdefault(ctrl, str(e))
 
-    def _check_available(self, res: dict) -> None:
+    def _check_available(self, res: dict, ctx: common.Context) -> None:
         available = set((common.read_opt(self.path, "cgroup.controllers") or "").split())
         for ctrl, spec in common.requested(res):
             ctrl = V2_NAME.get(ctrl, ctrl)
             if ctrl in ("net_cls", "net_prio"):
-                self.warnings.append(f"{spec} ignored: cgroup v2 has no network controllers")
+                ctx.warn(f"{spec} ignored: cgroup v2 has no network controllers")
             elif ctrl not in available:
                 why = self._enable_errors.get(ctrl, "the kernel or the parent cgroup does not offer it")
                 raise ConfigError(f"cgroup: cannot apply {spec}: the {ctrl} controller is not "
@@ -77,7 +77,7 @@ class V2Manager(Manager):
                                   "the controller in the parent's cgroup.subtree_control")
 
     def _apply(self, res: dict, ctx: common.Context) -> None:
-        self._check_available(res)
+        self._check_available(res, ctx)
         for name in CONTROLLERS:
             _module(name).apply(self.path, res, ctx)
 
