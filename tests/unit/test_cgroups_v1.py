@@ -13,6 +13,7 @@ from ocirt.cgroups import new_manager
 from ocirt.errors import ConfigError
 
 fake_v1 = fakefs.fake_v1
+fake_hybrid = fakefs.fake_hybrid
 read = fakefs.read
 
 GB = 1 << 30
@@ -145,6 +146,16 @@ def test_freeze_and_thaw(fake_v1):
     assert m.is_frozen()
     m.thaw()
     assert not m.is_frozen()
+
+
+def test_hybrid_without_v1_freezer_uses_cgroup_freeze(fake_hybrid):
+    m = new_manager("/c1", "c1")
+    del m.paths["freezer"]
+    m.create({})
+    with open(m.paths[""] + "/cgroup.events", "w") as f:
+        f.write("populated 1\nfrozen 1\n")  # what the kernel reports once frozen
+    m.freeze()
+    assert read(m.paths[""], "cgroup.freeze") == "1" and m.is_frozen()
 
 
 def test_stats_shape(fake_v1):

@@ -95,22 +95,30 @@ class V1Manager(Manager):
         rules = build_rules(res.get("devices"), linux_devices)
         _module("devices").apply_rules(self.paths["devices"], rules, common.Context(self.warnings))
 
-    def _freezer(self) -> str:
-        if "freezer" not in self.paths:
-            raise OcirtError("cgroup: the host has no freezer cgroup controller mounted; "
-                             "pause/resume are not possible")
-        return self.paths["freezer"]
+    def _freezer(self):
+        """(freezer module, dir): the v1 freezer or, on a hybrid host without
+        it, the unified dir's cgroup.freeze (core cgroup2, no controller)."""
+        if "freezer" in self.paths:
+            return _module("freezer"), self.paths["freezer"]
+        if "" in self.paths and common.exists(self.paths[""], "cgroup.freeze"):
+            return importlib.import_module("ocirt.cgroups.v2.freezer"), self.paths[""]
+        raise OcirtError("cgroup: the host has no freezer cgroup controller mounted; "
+                         "pause/resume are not possible")
 
     def freeze(self) -> None:
-        _module("freezer").set_state(self._freezer(), True)
+        mod, path = self._freezer()
+        mod.set_state(path, True)
 
     def thaw(self) -> None:
-        _module("freezer").set_state(self._freezer(), False)
+        mod, path = self._freezer()
+        mod.set_state(path, False)
 
     def is_frozen(self) -> bool:
-        if "freezer" not in self.paths:
+        try:
+            mod, path = self._freezer()
+        except OcirtError:
             return False
-        return _module("freezer").is_frozen(self.paths["freezer"])
+        return mod.is_frozen(path)
 
     def stats(self) -> dict:
         st = empty_stats()
