@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,9 +42,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "(0: skip; default 10 quick, 30 full)")
     ap.add_argument("--crun-wrapper", choices=("nsenter", "unshare"), default="nsenter",
                     help="how crun escapes a hybrid cgroup layout (default %(default)s)")
-    ap.add_argument("--ocirt-from", choices=("checkout", "installed"), default="checkout",
-                    help="this checkout's code, or the pip-installed launcher (default "
-                         "%(default)s; $OCIRT_BIN overrides both)")
+    ap.add_argument("--ocirt-from", choices=("build", "checkout", "installed"), default="build",
+                    help="build: pip-install this checkout into the temp dir (as shipped); "
+                         "checkout: run the tree as is; installed: the pip-installed "
+                         "launcher (default %(default)s; $OCIRT_BIN overrides all)")
     ap.add_argument("--nice", type=int, default=0,
                     help="niceness increment for the harness and all it runs (e.g. -10 on a "
                          "shared machine: other load then disturbs every runtime less)")
@@ -92,10 +94,14 @@ def log(msg: str) -> None:
 
 def resolve_runtimes(names: list[str], results_notes: list[str],
                      holder: runtimes.MountNamespaceHolder | None,
-                     ocirt_source: str) -> list[runtimes.Runtime]:
+                     ocirt_source: str, workdir: Path) -> list[runtimes.Runtime]:
+    install_dir = None
+    if "ocirt" in names and ocirt_source == "build":
+        install_dir = private_install(workdir, results_notes)
+        ocirt_source = "build" if install_dir else "checkout"
     found = []
     for name in names:
-        rt = runtimes.resolve(name, holder, ocirt_source)
+        rt = runtimes.resolve(name, holder, ocirt_source, install_dir)
         if rt is None:
             results_notes.append(f"{name}: not installed, skipped")
             log(f"bench: {name} not found, skipped")
@@ -180,6 +186,15 @@ def main(argv: list[str] | None = None) -> int:
             holder.stop()
 
 
+def private_install(workdir: Path, notes: list[str]) -> Path | None:
+    try:
+        return runtimes.build_private_install(workdir / "ocirt-install")
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        notes.append(f"ocirt: could not build this checkout ({exc}); ran it unbuilt")
+        log(f"bench: {exc}")
+        return None
+
+
 def make_holder(args: argparse.Namespace, names: list[str]
                 ) -> runtimes.MountNamespaceHolder | None:
     wanted = "crun" in names and args.crun_wrapper == "nsenter"
@@ -189,11 +204,12 @@ def make_holder(args: argparse.Namespace, names: list[str]
 def measure(args: argparse.Namespace, argv: list[str] | None, names: list[str],
             holder: runtimes.MountNamespaceHolder | None) -> int:
     notes: list[str] = []
-    found = resolve_runtimes(names, notes, holder, args.ocirt_from)
+    workdir = Path(tempfile.mkdtemp(prefix="ocirt-bench-"))
+    found = resolve_runtimes(names, notes, holder, args.ocirt_from, workdir)
     if not found:
         log("bench: no runtime to measure")
+        shutil.rmtree(workdir, ignore_errors=True)
         return 2
-    workdir = Path(tempfile.mkdtemp(prefix="ocirt-bench-"))
     proc.use_helper(proc.build_helper(workdir))
     if not proc.helper_in_use():
         notes.append("no C compiler: times taken by the harness itself, peak RSS not measured")

@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import sysconfig
 import time
@@ -82,33 +83,46 @@ def _installed_launcher() -> str | None:
     return script if os.access(script, os.X_OK) else None
 
 
-def _checkout_launcher() -> list[str] | None:
-    """This checkout's ocirt, started the way the installed launcher starts.
+def build_private_install(dest: Path) -> Path:
+    """pip-install this checkout into dest, as tests/install-deps.sh installs it.
 
-    `-I -S` plus an explicit sys.path, as setup.py's launcher does, so the
-    numbers are those of the committed code, not of a stale installed copy,
-    and the interpreter start-up is the same as for users.
+    Measures the code of this tree as shipped (C extensions, the prebuilt
+    config validator setup.py generates) without touching site-packages,
+    whose copy may be older than the tree.
     """
-    if not (REPO / "ocirt" / "cli" / "main.py").exists():
-        return None
-    return [real_python(), "-I", "-S", "-c", checkout_launcher_code()]
+    done = subprocess.run(
+        [real_python(), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         "--no-deps", "--no-build-isolation", "--target", str(dest), str(REPO)],
+        capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError("pip install of the checkout failed: " + done.stderr[-300:])
+    return dest
 
 
-def checkout_launcher_code() -> str:
-    """Python source that runs this checkout's CLI with site-packages reachable."""
-    paths = [str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+def launcher_code(first: Path = REPO) -> str:
+    """What setup.py's launcher runs, with `first` ahead of site-packages."""
+    paths = [str(first), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     return (f"import sys; sys.path[:0] = {paths!r}; "
             "from ocirt.cli.main import main; sys.exit(main())")
 
 
-def ocirt_command(source: str = "checkout") -> list[str] | None:
-    """$OCIRT_BIN, else this checkout (or the installed launcher), else PATH."""
+def checkout_launcher_code() -> str:
+    return launcher_code(REPO)
+
+
+def ocirt_command(source: str = "checkout", install_dir: Path | None = None
+                  ) -> list[str] | None:
+    """$OCIRT_BIN, else this tree (built or as is), else the installed launcher.
+
+    The tree is started like the installed launcher: `python3 -I -S` and an
+    explicit sys.path, so interpreter start-up is the same as for users.
+    """
     if os.environ.get("OCIRT_BIN"):
         return shlex.split(os.environ["OCIRT_BIN"])
-    if source == "checkout":
-        cmd = _checkout_launcher()
-        if cmd:
-            return cmd
+    if source == "build" and install_dir is not None:
+        return [real_python(), "-I", "-S", "-c", launcher_code(install_dir)]
+    if source == "checkout" and (REPO / "ocirt" / "cli" / "main.py").exists():
+        return [real_python(), "-I", "-S", "-c", checkout_launcher_code()]
     installed = _installed_launcher() or shutil.which("ocirt")
     return [installed] if installed else None
 
@@ -116,7 +130,9 @@ def ocirt_command(source: str = "checkout") -> list[str] | None:
 def describe_command(rt: Runtime) -> str:
     """Short human form of how a runtime is started, for the report."""
     if "-c" in rt.cmd and "ocirt.cli.main" in rt.cmd[-1]:
-        return "python3 -I -S -c 'from ocirt.cli.main import main' (this checkout)"
+        where = ("a private pip install of this checkout" if str(REPO) not in rt.cmd[-1]
+                 else "this checkout, not built")
+        return f"python3 -I -S -c 'from ocirt.cli.main import main' ({where})"
     return " ".join(rt.cmd)
 
 
@@ -157,14 +173,15 @@ def _comm(pid: int) -> str:
 
 
 def resolve(name: str, holder: MountNamespaceHolder | None = None,
-            ocirt_source: str = "checkout") -> Runtime | None:
+            ocirt_source: str = "checkout", install_dir: Path | None = None
+            ) -> Runtime | None:
     """A Runtime for a known name, or None when it is not installed.
 
     With a holder, crun joins its namespace; without one on a hybrid host,
     it goes through the per-call unshare wrapper.
     """
     if name == "ocirt":
-        cmd = ocirt_command(ocirt_source)
+        cmd = ocirt_command(ocirt_source, install_dir)
         return Runtime("ocirt", tuple(cmd)) if cmd else None
     if not shutil.which(name):
         return None

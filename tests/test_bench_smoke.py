@@ -59,7 +59,8 @@ def test_quick_measurement_makes_a_table(tmp_path: Path) -> None:
         pytest.skip("no runtime installed")
     out = tmp_path / "performance.md"
     rc = cli.main(["--runtimes", ",".join(names), "--quick", "--cases", "version,run",
-                   "--iterations", "1", "--references", "0", "--out", str(out)])
+                   "--iterations", "1", "--references", "0", "--ocirt-from", "checkout",
+                   "--out", str(out)])
     assert rc == 0
     text = out.read_text()
     assert "| run /bin/true |" in text
