@@ -21,7 +21,11 @@ skip() {
 [ "$(uname -m)" = x86_64 ] || skip "the VM image is x86_64 only"
 [ "$(id -u)" = 0 ] || skip "needs root (apt install, 9p passthrough of /)"
 case "$REPO/" in
-  /tmp/*|/var/tmp/*|/run/*|/dev/shm/*) skip "checkout $REPO is hidden by the guest's fresh tmpfs" ;;
+  /tmp/*|/var/tmp/*|/run/*|/dev/shm/*)
+    # the guest mounts fresh tmpfs there: run a copy from where it can see it
+    COPY=/var/lib/ocirt-v2-lane/checkout
+    rm -rf "$COPY" && mkdir -p "$COPY" && cp -a "$REPO/." "$COPY/" || skip "cannot copy $REPO to $COPY"
+    REPO=$COPY ;;
 esac
 B=$HERE/build/${VM_KERNEL_PKG:-linux-image-amd64}
 mkdir -p "$HERE/build"
