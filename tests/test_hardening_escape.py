@@ -68,15 +68,23 @@ def host_files_digest() -> dict[str, str]:
     ldlib = sysconfig.get_config_var("LDLIBRARY") or ""
     if ldlib and os.path.exists(os.path.join(libdir, ldlib)):
         files.append(os.path.realpath(os.path.join(libdir, ldlib)))
-    pkg = Path(ocirt.__file__).parent
-    # the mapped native modules; .py sources are read and closed at import,
-    # and in a shared working tree they change under the test anyway
-    files += [str(p) for p in sorted(pkg.rglob("*.so"))]
+    # the mapped native modules (of the tree and of a pip install, whichever
+    # OCIRT_BIN runs); .py sources are read and closed at import, and in a
+    # shared working tree they change under the test anyway
+    for pkg in {Path(ocirt.__file__).parent, _installed_package()} - {None}:
+        files += [str(p) for p in sorted(pkg.rglob("*.so"))]
     out = {}
     for f in files:
         with open(f, "rb") as fh:
             out[f] = hashlib.sha256(fh.read()).hexdigest()
     return out
+
+
+def _installed_package() -> Path | None:
+    """ocirt's package directory as an isolated interpreter imports it."""
+    r = subprocess.run([sys.executable, "-I", "-c", "import ocirt; print(ocirt.__file__)"],
+                       capture_output=True, text=True, cwd="/")
+    return Path(r.stdout.strip()).parent if r.returncode == 0 and r.stdout.strip() else None
 
 
 def host_secret_dir(tmp_path: Path) -> Path:
