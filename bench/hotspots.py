@@ -17,13 +17,20 @@ import pstats
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from bench import proc, report
 from bench.bundle import build_bundles
-from bench.runtimes import REPO, bench_env, checkout_launcher_code, real_python
+from bench.runtimes import (
+    REPO,
+    bench_env,
+    build_private_install,
+    launcher_code,
+    real_python,
+)
 
 IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 BOOTSTRAP = "<frozen importlib._bootstrap>"
@@ -44,16 +51,22 @@ _DUMP_MODULES = (f"import atexit, sys; atexit.register(lambda: sys.stderr.write(
 class Lab:
     """A root and bundles for profiling runs, plus a fresh id per call.
 
-    ocirt runs from this checkout through a launcher file equivalent to the
-    installed one (`python3 -I -S`, explicit sys.path), so that cProfile and
-    importtime can wrap it.
+    ocirt is this checkout pip-installed into the work dir (as shipped), run
+    through a launcher file equivalent to the installed one (`python3 -I -S`,
+    explicit sys.path), so that cProfile and importtime can wrap it.
     """
 
     def __init__(self, workdir: Path) -> None:
+        try:
+            code = launcher_code(build_private_install(workdir / "ocirt-install"))
+            self.source = "this checkout, pip-installed into a temp dir"
+        except (OSError, RuntimeError, subprocess.SubprocessError):
+            code = launcher_code()
+            self.source = "this checkout, unbuilt (pip install failed)"
         self.launcher = workdir / "ocirt-launcher.py"
-        self.launcher.write_text(checkout_launcher_code() + "\n")
+        self.launcher.write_text(code + "\n")
         self.counting = workdir / "ocirt-modules.py"
-        self.counting.write_text(_DUMP_MODULES + "\n" + checkout_launcher_code() + "\n")
+        self.counting.write_text(_DUMP_MODULES + "\n" + code + "\n")
         self.bundles = build_bundles(workdir / "b")
         self.root = workdir / "root"
         self.root.mkdir()
@@ -192,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         proc.use_helper(proc.build_helper(workdir))
         lab = Lab(workdir)
         lab.lifecycle()  # warm the page cache and bytecode caches
-        out = ["### Time per call (ocirt from this checkout, `python3 -I -S`)", "",
+        out = [f"### Time per call (ocirt: {lab.source}; `python3 -I -S`)", "",
                *wall_table(lab, args.rounds), "",
                "### Modules loaded per call", "", *module_table(lab), ""]
         out += ["### Imports (`-X importtime`)", ""]
