@@ -8,11 +8,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from bench import bundle, cli, harness, proc, report, runtimes, seccomp_profile
+from bench import bundle, harness, proc, report, runtimes, seccomp_profile
+
+REPO = Path(__file__).resolve().parent.parent
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="runtimes need root")
 
@@ -58,10 +62,14 @@ def test_quick_measurement_makes_a_table(tmp_path: Path) -> None:
     if not names:
         pytest.skip("no runtime installed")
     out = tmp_path / "performance.md"
-    rc = cli.main(["--runtimes", ",".join(names), "--quick", "--cases", "version,run",
-                   "--iterations", "1", "--references", "0", "--ocirt-from", "checkout",
-                   "--out", str(out)])
-    assert rc == 0
+    # In a child process: the harness makes itself a child subreaper and
+    # reaps orphans, which must not leak into the pytest process.
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--runtimes", ",".join(names), "--quick",
+         "--cases", "version,run", "--iterations", "1", "--references", "0",
+         "--ocirt-from", "checkout", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     text = out.read_text()
     assert "| run /bin/true |" in text
     assert re.search(r"\| --version \| \d+\.\d+ \|", text), text
@@ -87,7 +95,10 @@ class _Flaky(harness.Case):
         return {"flaky": 1.0}
 
 
-def test_runner_keeps_samples_around_transient_failures(tmp_path: Path) -> None:
+def test_runner_keeps_samples_around_transient_failures(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # reap_orphans() waits for any child: not in the pytest process.
+    monkeypatch.setattr(proc, "reap_orphans", lambda: 0)
     rts = [runtimes.Runtime("good", ("true",)), runtimes.Runtime("bad", ("true",))]
     ctx = harness.Context(rts, {}, {}, tmp_path, quick=True)
     results = harness.Results(["good", "bad"])
