@@ -9,13 +9,19 @@ from __future__ import annotations
 import os
 import _signal as signal  # not signal: its enums import enum (~5 ms)
 
-from . import capabilities, faults, hooks, log, lsm, namespaces, sync
-from .config.load import load_bundle
-from .config.model import Config
+from . import faults, hooks, log, sync
 from .errors import OcirtError
-from .init import Launch, intermediate
 from .linux import sys, unixsock
 from .state import START_SOCK, Container, check_id, now_rfc3339
+
+TYPE_CHECKING = False  # typing itself costs ~5 ms to import
+if TYPE_CHECKING:
+    from .config.model import Config
+    from .init import Launch
+
+# start, kill and delete are called more often than create and need none of
+# its machinery (config loading, the init, rootfs, namespaces): create
+# imports those itself, which keeps the other commands' start-up short.
 
 
 class CreateOptions:
@@ -31,6 +37,9 @@ class CreateOptions:
 
 
 def create(root: str, cid: str, opts: CreateOptions) -> Container:
+    from . import capabilities, lsm
+    from .config.load import load_bundle
+
     check_id(cid)
     bundle = os.path.abspath(opts.bundle)
     raw, cfg = load_bundle(bundle)
@@ -68,18 +77,22 @@ def _create_in(ct: Container, cfg: Config, opts: CreateOptions, undo: list) -> N
     from .cgroups import new_manager
 
     mgr = new_manager(cfg.cgroups_path, ct.id, rootless=opts.rootless)
-    mgr.create(cfg.resources, cfg.devices)
+    # Saved before anything is made, so `delete --force` can undo a create
+    # whose runtime was killed half-way (status "creating").
+    ct.record["cgroup"] = mgr.to_state()
+    ct.save()
     undo.append(mgr.destroy)
+    mgr.create(cfg.resources, cfg.devices)
     faults.point("create:cgroup")
     for w in mgr.warnings:
         log.warn(w)
-    ct.record["cgroup"] = mgr.to_state()
-    # Saved before anything runs, so `delete --force` can undo a create whose
-    # runtime was killed half-way (status "creating").
+    ct.record["cgroup"] = mgr.to_state()  # create may have dropped hierarchies (rootless)
     ct.save()
     launch = _launch(ct, cfg, opts, mgr)
     parent, child = unixsock.pair()
     launch.sock = child
+    from .init import intermediate
+
     pid = os.fork()
     if pid == 0:
         parent.close()
@@ -97,6 +110,8 @@ def _create_in(ct: Container, cfg: Config, opts: CreateOptions, undo: list) -> N
 
 
 def _launch(ct: Container, cfg: Config, opts: CreateOptions, mgr) -> Launch:
+    from .init import Launch
+
     launch = Launch(cfg, ct.dir, None)  # type: ignore[arg-type]
     launch.preserve_fds = opts.preserve_fds
     launch.no_pivot = opts.no_pivot
@@ -127,6 +142,8 @@ def _console(path: str) -> int:
 
 
 def _handshake(ct: Container, cfg: Config, sock, pid: int, mgr, undo: list) -> None:
+    from . import namespaces
+
     try:
         sync.expect(sock, sync.NS_READY)
         faults.point("create:forked")
@@ -237,10 +254,9 @@ def _forward_listener(ct: Container, fd: int) -> None:
 
 
 def _hooks_of(ct: Container) -> dict:
-    from .config.model import Hook
+    from .config.model import convert_hooks
 
-    raw = (ct.record.get("config") or {}).get("hooks") or {}
-    return {stage: [Hook(h) for h in hs or []] for stage, hs in raw.items()}
+    return convert_hooks((ct.record.get("config") or {}).get("hooks"))
 
 
 # --- kill / delete ----------------------------------------------------------

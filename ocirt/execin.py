@@ -38,6 +38,8 @@ def _joiner(sock: unixsock.Socket, pidfd: int, flags: int, proc: Process, seccom
     """Runs in the forked joiner. Never returns."""
     try:
         sys.prctl(c.PR_SET_DUMPABLE, 0)  # see init.intermediate
+        keep = {sock.fileno(), pidfd} | ({console_fd} if console_fd is not None else set())
+        process.close_inherited(keep, preserve_fds)
         sys.setns(pidfd, flags)
         os.close(pidfd)
         pid = os.fork()

@@ -61,6 +61,10 @@ def intermediate(launch: Launch) -> None:
         # Non-dumpable from here to execve: no process of the container may
         # open /proc/<pid>/exe or mem of the runtime (CVE-2019-5736).
         sys.prctl(c.PR_SET_DUMPABLE, 0)
+        keep = {launch.sock.fileno(), launch.listener.fileno()}
+        if launch.console_fd is not None:
+            keep.add(launch.console_fd)
+        process.close_inherited(keep, launch.preserve_fds)
         userns = cfg.namespaces.get("user")
         if userns:
             namespaces.join("user", userns)

@@ -11,7 +11,7 @@ import os
 import resource
 import _signal as signal  # not signal: its enums import enum (~5 ms)
 
-from . import capabilities, lsm
+from . import capabilities, lsm, paths
 from .config.model import Process
 from .errors import OcirtError
 from .linux import constants as c
@@ -22,6 +22,20 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 class ExecError(OcirtError):
     """Wording engines map to exit codes: 127 not found, 126 permission."""
+
+
+def close_inherited(keep: set[int], preserve_fds: int) -> None:
+    """Really close every descriptor the runtime inherited from its caller
+    (beyond stdio and --preserve-fds): close-on-exec is not enough, since
+    before the exec a container path such as a cwd or args[0] of
+    /proc/self/fd/N would still reach the host through it (CVE-2024-21626)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= 3 + preserve_fds and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listdir's own descriptor, already gone
 
 
 def resolve_executable(proc: Process) -> str:
@@ -72,7 +86,7 @@ def set_oom_score_adj(value: int | None) -> None:
 
 def enter_cwd(proc: Process) -> None:
     try:
-        os.chdir(proc.cwd)
+        paths.chdir_in_root(proc.cwd)
     except OSError as e:
         raise OcirtError(f"process.cwd: chdir to cwd ({proc.cwd!r}) set in config.json failed: {e.strerror}") from None
 

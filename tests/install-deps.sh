@@ -3,7 +3,7 @@
 # ocirt itself.  Idempotent: skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-debs=(busybox-static libseccomp-dev uidmap iproute2 gcc)
+debs=(busybox-static libseccomp-dev uidmap iproute2 gcc libc6-dev)
 missing=()
 for d in "${debs[@]}"; do
     dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d")

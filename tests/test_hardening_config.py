@@ -113,13 +113,6 @@ def _append(path: str, item):
     return edit
 
 
-def cases(table: dict, xfail: pytest.MarkDecorator) -> list:
-    """pytest params of a table, the entries still failing marked xfail."""
-    return [pytest.param(name, marks=xfail) if name in XFAILS else name for name in table]
-
-
-# Cases ocirt still fails, each with the fix proposed in its mark's reason.
-XFAILS = {"deep-nesting", "fifo", "dev-zero"}
 
 
 TMPFS = {"type": "tmpfs", "source": "tmpfs"}
@@ -202,12 +195,6 @@ def _dangling(path) -> None:
     os.symlink("/nonexistent/config.json", path)
 
 
-READ_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "config/load.py read_json opens config.json blocking and reads it whole: a FIFO hangs "
-    "create forever, /dev/zero eats memory until MemoryError ('internal error'), deep nesting "
-    "raises RecursionError ('internal error'). Open with O_NONBLOCK, require S_ISREG, cap the size, "
-    "catch RecursionError"))
-
 HOSTILE_FILES = {
     "not-utf8": _raw(b'{"ociVersion": "1.2.0", "root": {"path": "\xff\xfe"}}'),
     "truncated": _raw(b'{"ociVersion": "1.2.0", "root": {"path": '),
@@ -222,7 +209,7 @@ HOSTILE_FILES = {
 }
 
 
-@pytest.mark.parametrize("case", cases(HOSTILE_FILES, READ_XFAIL))
+@pytest.mark.parametrize("case", list(HOSTILE_FILES))
 def test_hostile_config_file(ids, bundle, case):
     """config.json that is not a JSON object in a regular file: invalid
     bytes, a FIFO nobody writes (a naive read blocks forever), /dev/zero (a

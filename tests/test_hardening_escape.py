@@ -210,10 +210,7 @@ def test_cve_2019_5736_exec_is_not_reachable(ocirt, bundle, procscan, userns):
 
 # --- 2. leaked descriptors and cwd (CVE-2024-21626) --------------------------
 # ocirt's own descriptors (3, 4) must fail the same way; 7 is one the caller leaked.
-CWD_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "process.enter_cwd uses os.chdir, which follows the /proc/self/fd/N magic link out of the "
-    "rootfs: use paths.chdir_in_root (openat2 RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS + fchdir)"))
-CWD_FDS = [3, 4, pytest.param(7, marks=CWD_XFAIL)]
+CWD_FDS = [3, 4, 7]
 LIST_FDS = ("for f in /proc/self/fd/*; do echo \"$f -> $(readlink $f)\"; done; "
             "for n in $(seq 3 40); do cat /proc/self/fd/$n/secret 2>/dev/null; done; true")
 
@@ -272,14 +269,7 @@ def test_cve_2024_21626_exec_cwd_proc_self_fd(ocirt, bundle, tmp_path, fd):
     assert "cwd" in r.stderr
 
 
-ARGV0_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "leaked fds are only close-on-exec, and execve resolves its path before closing them: "
-    "process.resolve_executable should check candidates with paths.open_in_root (no magic links) "
-    "and init/execin should close (not just CLOEXEC) fds >= 3 + preserve_fds they do not use "
-    "before resolving the executable"))
-
-
-@pytest.mark.parametrize("how", [pytest.param("run", marks=ARGV0_XFAIL), pytest.param("exec", marks=ARGV0_XFAIL)])
+@pytest.mark.parametrize("how", ["run", "exec"])
 def test_cve_2024_21626_exec_path_through_leaked_fd(ocirt, bundle, tmp_path, how, base_rootfs):
     """CVE-2024-21626 attack 3: process.args[0] = /proc/self/fd/N/<binary>
     with N a leaked host directory.  execve resolves the path while N is

@@ -82,24 +82,8 @@ def scrub(cid: str, mark: str) -> None:
 
 # create:* points are in the runtime (container.py); init:rootfs is in the
 # container's init; start:connected in `ocirt start`.
-def _xfail(reason: str):
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
-CREATE_POINTS = [
-    pytest.param("create:state-dir", marks=_xfail(
-        "the state dir exists without state.json, so delete --force says 'does not exist' and leaves "
-        "it: commands/delete.py (or container.delete) should remove <root>/<id> when --force is given "
-        "and state.json is missing, as runc does")),
-    pytest.param("create:cgroup", marks=_xfail(
-        "container._create_in creates the cgroup before the first ct.save(), so a runtime killed "
-        "there leaves a cgroup no state names: set ct.record['cgroup'] = mgr.to_state() and "
-        "ct.save() before mgr.create(...)")),
-    "create:forked", "create:init-pid", "create:before-save",
-    pytest.param("init:rootfs", marks=_xfail(
-        "faults.point sends SIGKILL to itself, which the kernel ignores in a pid namespace's init "
-        "(pid 1 cannot be killed from inside): follow the kill with os._exit(137) in faults.point")),
-]
+CREATE_POINTS = ["create:state-dir", "create:cgroup", "create:forked", "create:init-pid",
+                 "create:before-save", "init:rootfs"]
 
 
 @pytest.mark.parametrize("point", CREATE_POINTS)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 from ..container import delete
 from ..errors import NotFound
 from . import load
@@ -10,7 +12,12 @@ def main(ctx, parsed) -> int:
         ct = load(ctx, parsed)
     except NotFound:
         if parsed.flags["force"]:
-            return 0  # runc: delete --force of a missing container succeeds
+            # runc: succeeds; also sweep a state dir whose create died before
+            # writing state.json (nothing else of it exists yet)
+            import shutil
+
+            shutil.rmtree(os.path.join(ctx.root, parsed.args[0]), ignore_errors=True)
+            return 0
         raise
     ct.lock()
     delete(ct, parsed.flags["force"])

@@ -24,7 +24,7 @@ def _user(spec: str) -> dict:
 def process_spec(parsed, base: dict) -> dict:
     f = parsed.flags
     if f["process"]:
-        return read_json(f["process"], "process")
+        return read_json(f["process"], "process", regular_only=False)
     args = parsed.args[1:]
     if not args:
         raise ConfigError("exec: no command given: usage: ocirt exec <container-id> <command> [args...]")

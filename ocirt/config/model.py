@@ -9,7 +9,7 @@ import os
 
 from ..linux import constants as c
 from . import mountopts
-from .semantic import RLIMITS
+from .semantic import HOOK_STAGES, RLIMITS
 
 NS_FLAGS = {
     "pid": c.CLONE_NEWPID, "network": c.CLONE_NEWNET, "mount": c.CLONE_NEWNS,
@@ -95,6 +95,12 @@ class Hook:
         self.timeout: int | None = h.get("timeout")
 
 
+def convert_hooks(hooks: dict | None) -> dict[str, list[Hook]]:
+    """The spec's six stages (unknown keys, which the schema allows, ignored)."""
+    hooks = hooks or {}
+    return {stage: [Hook(h) for h in hooks.get(stage) or []] for stage in HOOK_STAGES}
+
+
 class Config:
     """Everything create needs, resolved against the bundle directory."""
 
@@ -126,8 +132,7 @@ class Config:
         self.readonly_paths: list[str] = linux.get("readonlyPaths") or []
         self.sysctl: dict[str, str] = linux.get("sysctl") or {}
         self.rootfs_propagation: str = linux.get("rootfsPropagation") or ""
-        self.hooks: dict[str, list[Hook]] = {
-            stage: [Hook(h) for h in hooks or []] for stage, hooks in (raw.get("hooks") or {}).items()}
+        self.hooks = convert_hooks(raw.get("hooks"))
         self.seccomp: dict | None = linux.get("seccomp")
         self.resources: dict | None = linux.get("resources")
         self.cgroups_path: str | None = linux.get("cgroupsPath")

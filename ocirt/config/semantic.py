@@ -14,6 +14,7 @@ RLIMITS = {
     "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11,
     "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
 }
+HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 PROPAGATIONS = ("", "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable")
 # sysctls that belong to the IPC namespace (runc's validator list)
@@ -140,8 +141,8 @@ class _Checker:
     def capabilities(self, caps: dict) -> None:
         from ..capabilities import NUMBERS
 
-        for kind, names in caps.items():
-            for i, name in enumerate(names or []):
+        for kind in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+            for i, name in enumerate(caps.get(kind) or []):
                 if name not in NUMBERS:
                     self.fail(f"process.capabilities.{kind}[{i}]", f"unknown capability {name!r}")
 
@@ -200,8 +201,9 @@ class _Checker:
                 self.fail(f"linux.devices[{i}]", f"device {d.get('path')} of type {d.get('type')!r} needs major and minor")
 
     def hooks(self) -> None:
-        for stage, hooks in (self.c.get("hooks") or {}).items():
-            for i, h in enumerate(hooks or []):
+        hooks = self.c.get("hooks") or {}
+        for stage in HOOK_STAGES:
+            for i, h in enumerate(hooks.get(stage) or []):
                 if not os.path.isabs(h.get("path", "")):
                     self.fail(f"hooks.{stage}[{i}].path", "hook path must be absolute")
 
