@@ -1028,11 +1028,10 @@ def test_cgroup_skip_is_one_warning(rl, rlt):
 def test_pause_and_update_fail_clearly(rl, rlt):
     cid = _running(rlt)
     try:
-        for args, word in ((("pause", cid), "cgroup"), (("update", "--memory", "100000000", cid), "memory"),
-                           (("update", "--pids-limit", "10", cid), "pids")):
+        for args in (("pause", cid), ("update", "--memory", "100000000", cid), ("update", "--pids-limit", "10", cid)):
             r = rlt(*args)
             errs = _errors(r.stderr)
-            assert r.returncode != 0 and len(errs) == 1 and word in errs[0], (args, r)
+            assert r.returncode != 0 and len(errs) == 1 and "cgroup" in errs[0], (args, r)
             assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r
         assert rlt.state(cid)["status"] == "running"
     finally:
