@@ -266,15 +266,39 @@ def kill(ct: Container, sig: int, all_procs: bool = False) -> None:
         if all_procs:
             return  # runc: --all on a stopped container has nothing left to signal
         raise OcirtError("container not running")
-    if all_procs and ct.record.get("cgroup"):
-        mgr = ct.cgroup()
-        for pid in mgr.pids():
+    if all_procs:
+        for pid in container_pids(ct):
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
         return
     _signal_init(ct, sig)
+
+
+def container_pids(ct: Container) -> list[int]:
+    """The container's processes: its cgroup's, or — without a cgroup of its
+    own (rootless) — the members of its pid namespace."""
+    pids = ct.cgroup().pids() if ct.record.get("cgroup") else []
+    return pids or _pidns_members(ct.pid)
+
+
+def _pidns_members(init_pid: int) -> list[int]:
+    try:
+        target = os.readlink(f"/proc/{init_pid}/ns/pid")
+    except OSError:
+        return []
+    if target == os.readlink("/proc/self/ns/pid"):
+        return [init_pid]  # sharing the host's pid namespace: only the init is surely ours
+    members = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.readlink(f"/proc/{name}/ns/pid") == target:
+                    members.append(int(name))
+            except OSError:
+                continue  # gone, or not ours to look at
+    return sorted(members)
 
 
 def _signal_init(ct: Container, sig: int) -> None:

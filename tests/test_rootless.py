@@ -1015,9 +1015,6 @@ def _running(rlt, script: str = "exec sleep 300") -> str:
     return cid
 
 
-@pytest.mark.xfail(not os.path.exists("/sys/fs/cgroup/cgroup.subtree_control"), strict=True,
-                   reason="cgroups: _rootless_skip (ocirt/cgroups/base.py) warns once per unwritable "
-                   "hierarchy: ten lines on every create on a v1/hybrid host")
 def test_cgroup_skip_is_one_warning(rl, rlt):
     r = rlt.run(rlt.bundle())
     assert r.returncode == 0, r
@@ -1061,8 +1058,6 @@ def test_other_commands_work_for_the_user(rl, rlt):
         rlt("delete", "--force", cid)
 
 
-@pytest.mark.xfail(strict=True, reason="container.kill with --all signals only the cgroup's pids; a rootless "
-                   "container without a cgroup has none, so nothing is signalled and kill reports success")
 def test_kill_all_without_cgroup(rl, rlt):
     cid = _running(rlt)
     try:
@@ -1073,8 +1068,6 @@ def test_kill_all_without_cgroup(rl, rlt):
         rlt("delete", "--force", cid)
 
 
-@pytest.mark.xfail(strict=True, reason="commands/ps.py takes the pids from the cgroup, which a rootless "
-                   "container without a cgroup does not have: ps lists nothing")
 def test_ps_without_cgroup(rl, rlt):
     cid = _running(rlt, "sleep 300 & exec sleep 301")
     try:

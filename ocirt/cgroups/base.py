@@ -22,6 +22,7 @@ class Manager:
         self.rootless = rootless
         self.created = created or []  # dirs we made, outermost first
         self.warnings: list[str] = []
+        self._skipped: list[str] = []  # rootless: hierarchies left out, one warning for all
 
     def dirs(self) -> list[str]:
         """The distinct cgroup dirs (co-mounted controllers share one)."""
@@ -109,8 +110,12 @@ class Manager:
             raise ConfigError(f"cgroup: cannot create {self.paths[key]}: {why}; "
                               "cgroup resources need root or a delegated cgroup v2 "
                               "sub-tree; remove linux.resources or run as root")
-        self.warnings.append(f"rootless: not using the {key or 'unified'} cgroup "
-                             f"{self.paths[key]} ({why})")
+        if not self._skipped:
+            self.warnings.append("")
+            self._skip_at = len(self.warnings) - 1
+        self._skipped.append(key or "unified")
+        self.warnings[self._skip_at] = (f"rootless: running without the cgroups it may not "
+                                        f"write to ({why}): {', '.join(self._skipped)}")
         del self.paths[key]
 
     # Overridden by the v1 / v2 managers.

@@ -13,7 +13,9 @@ def main(ctx, parsed) -> int:
     ct = load(ctx, parsed, extra=True)
     if ct.status() == "stopped":
         raise OcirtError("container not running")
-    pids = ct.cgroup().pids() if ct.record.get("cgroup") else [ct.pid]
+    from ..container import container_pids
+
+    pids = container_pids(ct)
     fmt = parsed.flags["format"]
     if fmt == "json":
         sys.stdout.write(json.dumps(sorted(pids)) + "\n")
