@@ -207,8 +207,8 @@ def _write_pid_file(path: str, pid: int) -> None:
 def start(ct: Container) -> None:
     status = ct.status()
     if status != "created":
-        raise OcirtError(f"cannot start a container that has stopped" if status == "stopped"
-                         else f"cannot start an already running container" if status in ("running", "paused")
+        raise OcirtError("cannot start a container that has stopped" if status == "stopped"
+                         else "cannot start an already running container" if status in ("running", "paused")
                          else f"cannot start a container in the {status} state")
     cfg_hooks = _hooks_of(ct)
     path = ct.path(START_SOCK)

@@ -12,7 +12,6 @@ import os
 
 from . import console, process, sync
 from .config.model import NS_FLAGS, NS_PROC_NAMES, Process
-from .errors import describe
 from .linux import constants as c
 from .linux import sys, unixsock
 from .container import await_exec, seccomp_cache
@@ -48,16 +47,7 @@ def _joiner(sock: unixsock.Socket, pidfd: int, flags: int, proc: Process, seccom
         sync.send(sock, sync.EXEC_PID, pid=pid)
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
-        _report(sock, e)
-
-
-def _report(sock: unixsock.Socket, err: BaseException) -> None:
-    msg = describe(err)
-    try:
-        sync.send(sock, sync.ERROR, msg=msg)
-    except OSError:
-        pass
-    os._exit(1)
+        sync.give_up(sock, e)
 
 
 def _process(sock: unixsock.Socket, proc: Process, seccomp_filter, console_fd: int | None,
@@ -77,7 +67,7 @@ def _process(sock: unixsock.Socket, proc: Process, seccomp_filter, console_fd: i
         process.become(proc, seccomp_filter, process.setgroups_allowed(), exe,
                        lambda fd: unixsock.send_fds(sock, b'{"type": "SECCOMP_LISTENER"}', [fd]))
     except BaseException as e:  # noqa: BLE001
-        _report(sock, e)
+        sync.give_up(sock, e)
 
 
 def run(ct: Container, proc: Process, seccomp_spec: dict | None, console_fd: int | None,

@@ -15,7 +15,6 @@ import _signal as signal  # not signal: its enums import enum (~5 ms)
 # inside a user namespace the runtime's own files may be unreadable.
 from . import console, faults, hooks, namespaces, network, process, rootfs, sync
 from .config.model import Config
-from .errors import describe
 from .linux import constants as c
 from .linux import sys, unixsock
 
@@ -43,15 +42,6 @@ class Launch:
         # start.sock, bound by the runtime: the init may run as a uid that
         # cannot enter the state dir (user namespace)
         self.listener: unixsock.Socket | None = None
-
-
-def _fail(sock: unixsock.Socket, err: BaseException) -> None:
-    msg = describe(err)
-    try:
-        sync.send(sock, sync.ERROR, msg=msg)
-    except OSError:
-        pass
-    os._exit(1)
 
 
 def intermediate(launch: Launch) -> None:
@@ -98,7 +88,7 @@ def intermediate(launch: Launch) -> None:
         sync.send(launch.sock, sync.INIT_PID, pid=pid)
         os._exit(0)  # closing hold_w releases the init
     except BaseException as e:  # noqa: BLE001 - the child must never unwind into the CLI
-        _fail(launch.sock, e)
+        sync.give_up(launch.sock, e)
 
 
 def _die(signum, _frame) -> None:
@@ -123,7 +113,7 @@ def init(launch: Launch) -> None:
         sync.send(sock, sync.CREATED)
         sock.close()
     except BaseException as e:  # noqa: BLE001
-        _fail(sock, e)
+        sync.give_up(sock, e)
     conn = unixsock.accept(listener)
     listener.close()
     try:
@@ -136,7 +126,7 @@ def init(launch: Launch) -> None:
                        lambda fd: unixsock.send_fds(conn, b'{"type": "SECCOMP_LISTENER"}', [fd]),
                        cfg.personality)
     except BaseException as e:  # noqa: BLE001
-        _fail(conn, e)
+        sync.give_up(conn, e)
 
 
 def _setup(launch: Launch) -> None:

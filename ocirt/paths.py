@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 
 from .linux import sys
 from .linux.constants import RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS

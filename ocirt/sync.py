@@ -20,9 +20,11 @@ exec uses the same socketpair messages EXEC_PID and ERROR.
 """
 from __future__ import annotations
 
+import os
+
 from . import jsonio as json
 
-from .errors import OcirtError
+from .errors import OcirtError, describe
 from .linux.unixsock import Socket
 
 NS_READY = "NS_READY"
@@ -47,6 +49,15 @@ def recv(sock: Socket) -> dict | None:
     if not data:
         return None
     return json.loads(data)
+
+
+def give_up(sock: Socket, err: BaseException) -> None:
+    """The forked side's only way out on error: report ERROR, exit. Never returns."""
+    try:
+        send(sock, ERROR, msg=describe(err))
+    except OSError:
+        pass
+    os._exit(1)
 
 
 def expect(sock: Socket, kind: str, peer: str = "container init") -> dict:

@@ -3,7 +3,6 @@ top of the container's own config.process, as runc builds it."""
 from __future__ import annotations
 
 import os
-import _signal as signal  # not signal: its enums import enum (~5 ms)
 
 from .. import execin
 from ..config.load import read_json
@@ -66,7 +65,7 @@ def main(ctx, parsed) -> int:
     if status == "paused" and not f["ignore_paused"]:
         raise OcirtError("cannot exec in a paused container (use --ignore-paused to override)")
     if status not in ("running", "created", "paused"):
-        raise OcirtError(f"cannot exec in a stopped container")
+        raise OcirtError("cannot exec in a stopped container")
     config = ct.record.get("config") or {}
     spec = process_spec(parsed, config.get("process") or {})
     if not spec.get("args"):
@@ -108,16 +107,9 @@ def _console(proc: Process, path: str | None):
 
 
 def _wait(pid: int, relay_sock) -> int:
-    from .run import FORWARDED, _reap
+    from .run import _reap, forward_signals
 
-    def forward(signum, _frame):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for s in FORWARDED:
-        signal.signal(s, forward)
+    forward_signals(pid)
     if relay_sock is not None:
         from ..console import receive_master, relay
 

@@ -9,7 +9,7 @@ def main(ctx, parsed) -> int:
     ct.lock()
     status = ct.status()
     if status != "running":
-        raise OcirtError(f"container not running" if status in ("stopped", "created")
+        raise OcirtError("container not running" if status in ("stopped", "created")
                          else f"cannot pause a container that is {status}")
     ct.cgroup().freeze()
     return 0

@@ -57,9 +57,8 @@ def _wants_terminal(bundle: str) -> bool:
         return False
 
 
-def _wait(ct, master: int | None, keep: bool) -> int:
-    pid = ct.pid
-
+def forward_signals(pid: int) -> None:
+    """Pass every signal we may catch on to pid (run and exec in the foreground)."""
     def forward(signum, _frame):
         try:
             os.kill(pid, signum)
@@ -68,6 +67,11 @@ def _wait(ct, master: int | None, keep: bool) -> int:
 
     for s in FORWARDED:
         signal.signal(s, forward)
+
+
+def _wait(ct, master: int | None, keep: bool) -> int:
+    pid = ct.pid
+    forward_signals(pid)
     if master is not None:
         from ..console import relay
 
