@@ -167,7 +167,9 @@ def _handshake(ct: Container, cfg: Config, sock, pid: int, mgr, undo: list) -> N
     msg = sync.expect(sock, sync.CREATED, "container init") if not _wants_hooks(cfg) else None
     if msg is None:
         sync.expect(sock, sync.RUN_HOOKS)
-        state = ct.hook_state("creating")
+        # "created" as runtime-tools and crun expect: the environment exists
+        # (runc says "creating" here)
+        state = ct.hook_state("created")
         hooks.run_stage("prestart", cfg.hooks, state)
         hooks.run_stage("createRuntime", cfg.hooks, state)
         sync.send(sock, sync.HOOKS_DONE, state=state)

@@ -10,7 +10,7 @@ import errno
 import os
 import stat
 
-from . import paths
+from . import lsm, paths
 from .config.model import Config, Mount
 from .errors import OcirtError
 from .linux import constants as c
@@ -169,7 +169,8 @@ class Rootfs:
 
     def _mount_fs(self, m: Mount, source: str, target: str, flags: int) -> None:
         data = m.data or None
-        if self.cfg.mount_label and m.type in ("tmpfs", "mqueue", "devpts"):
+        if self.cfg.mount_label and m.type in ("tmpfs", "mqueue", "devpts") and lsm.selinux_enabled():
+            # without SELinux the label is ignored, as runc does (context= would be EINVAL)
             label = f"context=\"{self.cfg.mount_label}\""
             data = f"{data},{label}" if data else label
         try:
@@ -363,7 +364,7 @@ class Rootfs:
         try:
             target = paths.fd_path(fd)
             if stat.S_ISDIR(os.fstat(fd).st_mode):
-                sys.mount("tmpfs", target, "tmpfs", c.MS_RDONLY, "size=0k" if not self.cfg.mount_label else None)
+                sys.mount("tmpfs", target, "tmpfs", c.MS_RDONLY, "size=0k")
             else:
                 sys.mount(paths.fd_path(self.devnull), target, None, c.MS_BIND)
         except OSError as e:
