@@ -6,7 +6,7 @@ every CLI call); the runtime only needs a few calls, so it uses _socket.
 from __future__ import annotations
 
 import _socket
-import array
+from sys import byteorder  # the stdlib sys, not ocirt.linux.sys
 import os
 
 AF_UNIX = _socket.AF_UNIX
@@ -66,17 +66,24 @@ def accept(sock: Socket) -> Socket:
     return conn
 
 
+# SCM_RIGHTS carries C ints.  Packed by hand: the array module imports
+# collections.abc when loaded (~2 ms on every CLI call that passes fds).
+_INT = 4
+
+
 def send_fds(sock: Socket, data: bytes, fds: list[int]) -> None:
-    sock.sendmsg([data], [(SOL_SOCKET, SCM_RIGHTS, array.array("i", fds).tobytes())])
+    payload = b"".join(fd.to_bytes(_INT, byteorder, signed=True) for fd in fds)
+    sock.sendmsg([data], [(SOL_SOCKET, SCM_RIGHTS, payload)])
 
 
 def recv_fds(sock: Socket, size: int, maxfds: int) -> tuple[bytes, list[int]]:
-    fds = array.array("i")
-    data, ancdata, _flags, _addr = sock.recvmsg(size, _socket.CMSG_SPACE(maxfds * fds.itemsize))
+    data, ancdata, _flags, _addr = sock.recvmsg(size, _socket.CMSG_SPACE(maxfds * _INT))
+    fds: list[int] = []
     for level, kind, payload in ancdata:
         if level == SOL_SOCKET and kind == SCM_RIGHTS:
-            fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
-    return data, list(fds)
+            fds += [int.from_bytes(payload[i:i + _INT], byteorder, signed=True)
+                    for i in range(0, len(payload) - len(payload) % _INT, _INT)]
+    return data, fds
 
 
 def detach_to_fd(sock: Socket) -> int:
