@@ -38,7 +38,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from testlib import IS_ROOT, Result, _cgroup_dirs, run_ocirt
+from testlib import IS_ROOT, Result, _cgroup_dirs, read_all, run_ocirt
 
 RL_UID, RL_UID2 = 2345, 2346
 SUB_START, SUB_COUNT = 300000, 65536
@@ -537,25 +537,6 @@ class ConsoleSocket:
         self.path.unlink(missing_ok=True)
 
 
-def _read_all(fd: int, timeout: float = 10) -> str:
-    import select
-
-    out = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if not ready:
-            continue
-        try:
-            data = os.read(fd, 4096)
-        except OSError:  # EIO: the slave side closed
-            break
-        if not data:
-            break
-        out += data
-    return out.decode(errors="replace")
-
-
 def test_terminal_through_console_socket(rl, rlt):
     b = rlt.bundle()
     b.config["process"]["terminal"] = True
@@ -576,7 +557,7 @@ def test_terminal_through_console_socket(rl, rlt):
         try:
             r = rlt("start", cid)
             assert r.returncode == 0, r
-            text = _read_all(master)
+            text = read_all(master)
         finally:
             os.close(master)
         lines = text.replace("\r", "").split("\n")

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import array
 import os
-import select
 import socket
 import subprocess
 import time
 
-from testlib import OCIRT, STATE_ROOT
+from testlib import OCIRT, STATE_ROOT, read_all
 
 
 class ConsoleSocket:
@@ -34,23 +33,6 @@ class ConsoleSocket:
 
     def close(self) -> None:
         self.server.close()
-
-
-def read_all(fd: int, timeout: float = 10) -> str:
-    out = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    return out.decode(errors="replace")
 
 
 def test_console_socket_create_start(ocirt, bundle, tmp_path):

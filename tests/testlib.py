@@ -144,9 +144,26 @@ def bundle(tmp_path, base_rootfs) -> Bundle:
     return Bundle(tmp_path / "bundle", rootfs).write()
 
 
-def _mounts_mentioning(word: str) -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [line for line in f if word in line]
+def read_all(fd: int, timeout: float = 10) -> str:
+    """Everything a pty master yields until the slave side closes (EIO) or
+    the timeout passes."""
+    import select
+    import time
+
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the slave side closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out.decode(errors="replace")
 
 
 def _cgroup_dirs(cid: str) -> list[str]:
