@@ -1,4 +1,4 @@
-"""Load, check and summarise conformance/spec-map.toml.
+"""Load, check and summarise the spec-coverage map in conformance/spec-map/.
 
 ``python3 -m conformance.spec_map`` prints coverage counts by spec file and
 status, and lists problems (unknown tests, bad statuses, duplicate ids).
@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-MAP_PATH = Path(__file__).with_name("spec-map.toml")
-STATUSES = ("covered", "partial", "missing")
+MAP_DIR = Path(__file__).with_name("spec-map")
+# host: this machine cannot exercise it; n/a: not for a Linux runtime (both need a note).
+STATUSES = ("covered", "partial", "missing", "host", "n/a")
+MUST_LEVELS = ("MUST", "MUST NOT", "REQUIRED", "MUST (implied)")
 LEVELS = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "REQUIRED", "MUST (implied)")
 REQUIRED_FIELDS = ("id", "level", "file", "section", "text", "status", "tests")
 SPEC_FILES = ("runtime.md", "runtime-linux.md", "config.md", "config-linux.md", "features.md")
@@ -40,9 +42,17 @@ start state
 """.split())
 
 
-def load(path: Path = MAP_PATH) -> dict[str, Any]:
-    with open(path, "rb") as f:
-        return tomllib.load(f)
+def load(directory: Path = MAP_DIR) -> dict[str, Any]:
+    """meta.toml's [meta] plus the [[req]] entries of every other file, in SPEC_FILES order."""
+    with open(directory / "meta.toml", "rb") as f:
+        doc: dict[str, Any] = tomllib.load(f)
+    doc["req"] = []
+    for name in SPEC_FILES:
+        path = directory / name.replace(".md", ".toml")
+        if path.exists():
+            with open(path, "rb") as f:
+                doc["req"] += tomllib.load(f).get("req", [])
+    return doc
 
 
 def test_functions(test_file: Path) -> set[str]:
@@ -86,9 +96,11 @@ def _check_entry(req: dict[str, Any], cache: dict[Path, set[str]], repo: Path) -
         problems.append(f"{rid}: level {req['level']!r} not in {LEVELS}")
     if req["file"] not in SPEC_FILES:
         problems.append(f"{rid}: file {req['file']!r} not in {SPEC_FILES}")
-    if req["status"] == "missing" and req["tests"]:
-        problems.append(f"{rid}: status missing but tests are listed")
-    if req["status"] != "missing" and not req["tests"]:
+    if req["status"] in ("missing", "n/a") and req["tests"]:
+        problems.append(f"{rid}: status {req['status']} but tests are listed")
+    if req["status"] in ("host", "n/a") and not req.get("note", "").strip():
+        problems.append(f"{rid}: status {req['status']} needs a note saying why")
+    if req["status"] in ("covered", "partial") and not req["tests"]:
         problems.append(f"{rid}: status {req['status']} needs at least one test")
     for ref in req["tests"]:
         why = check_test_ref(ref, repo, cache)
@@ -113,21 +125,29 @@ def validate(doc: dict[str, Any], repo: Path = REPO) -> list[str]:
     return problems
 
 
-def coverage(doc: dict[str, Any]) -> dict[str, Counter]:
-    """status counts per spec file, plus 'all'."""
+def coverage(doc: dict[str, Any], levels: tuple[str, ...] | None = None) -> dict[str, Counter]:
+    """status counts per spec file, plus 'all'; only the given levels when levels is set."""
     out: dict[str, Counter] = {"all": Counter()}
     for req in doc["req"]:
+        if levels is not None and req["level"] not in levels:
+            continue
         out.setdefault(req["file"], Counter())[req["status"]] += 1
         out["all"][req["status"]] += 1
     return out
 
 
 def format_coverage(cov: dict[str, Counter]) -> str:
-    rows = [f"{'file':<18} {'covered':>8} {'partial':>8} {'missing':>8} {'total':>6}"]
+    rows = [f"{'file':<18}" + "".join(f"{s:>9}" for s in STATUSES) + f"{'total':>7}"]
     for name in [f for f in SPEC_FILES if f in cov] + ["all"]:
         c = cov[name]
-        rows.append(f"{name:<18} {c['covered']:>8} {c['partial']:>8} {c['missing']:>8} {sum(c.values()):>6}")
+        rows.append(f"{name:<18}" + "".join(f"{c[s]:>9}" for s in STATUSES) + f"{sum(c.values()):>7}")
     return "\n".join(rows)
+
+
+def uncovered(doc: dict[str, Any], levels: tuple[str, ...] = MUST_LEVELS) -> list[str]:
+    """Requirements at these levels that are neither covered nor explained (host, n/a)."""
+    return [f"{r['id']:<48} {r['status']:<8} {r['file']}" for r in doc["req"]
+            if r["level"] in levels and r["status"] in ("partial", "missing")]
 
 
 def unmapped_tests(doc: dict[str, Any], repo: Path = REPO) -> list[str]:
@@ -167,7 +187,9 @@ def suite_evidence(doc: dict[str, Any], results: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m conformance.spec_map", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--map", type=Path, default=MAP_PATH)
+    p.add_argument("--map", type=Path, default=MAP_DIR, help="map directory")
+    p.add_argument("--must", action="store_true",
+                   help="also the MUST/REQUIRED table and the MUSTs not yet covered")
     p.add_argument("--unmapped", action="store_true", help="list tests no requirement references")
     p.add_argument("--results", type=Path,
                    help="runtime_tools JSON: show requirements whose suite executables fail "
@@ -175,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     doc = load(args.map)
     print(format_coverage(coverage(doc)))
+    if args.must:
+        print("\nMUST / MUST NOT / REQUIRED only:")
+        print(format_coverage(coverage(doc, MUST_LEVELS)))
+        print("\n".join(uncovered(doc)))
     problems = validate(doc)
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
