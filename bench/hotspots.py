@@ -1,8 +1,9 @@
 """`python3 -m bench.hotspots`: where ocirt's milliseconds go.
 
-Four views of the same lifecycle (create, state, start, delete, run) on a
+Five views of the same lifecycle (create, state, start, delete, run) on a
 harness-built busybox bundle:
 - wall and CPU medians of each call next to the bare interpreter start-up,
+- the phases of one `create` (ocirt's OCIRT_PHASE_LOG checkpoints),
 - which modules each call loads (deterministic, unlike timings on a busy box),
 - `-X importtime`: import cost per module (self and cumulative),
 - cProfile of the parent CLI process: import share, top functions.
@@ -136,6 +137,57 @@ def wall_table(lab: Lab, rounds: int) -> list[str]:
     return lines
 
 
+# Consecutive checkpoints of create (ocirt/faults.py) and what lies between them.
+PHASES = (
+    ("spawn", "create:begin", "interpreter start-up, CLI imports, argument parsing"),
+    ("create:begin", "create:config-loaded", "create's imports; config.json read, schema and semantic checks, conversion"),
+    ("create:config-loaded", "create:state-dir", "capability/LSM checks, state dir"),
+    ("create:state-dir", "create:cgroup", "cgroups: directories and limits"),
+    ("create:cgroup", "create:launch-ready", "start socket, console, seccomp compile"),
+    ("create:launch-ready", "create:forked", "fork; intermediate ready (NS_READY)"),
+    ("create:forked", "create:init-pid", "join cgroups, id maps, namespaces, init forked, state saved"),
+    ("create:init-pid", "create:before-save", "init: mounts, pivot_root, devices, hooks -> CREATED"),
+    ("create:before-save", "create:saved", "state saved as ready"),
+    ("create:saved", "reaped", "interpreter exit"),
+)
+
+
+def phase_table(lab: Lab, rounds: int) -> list[str]:
+    """Median time between create's checkpoints over several creates."""
+    import time
+
+    spans: dict[str, list[float]] = {}
+    log = lab.root.parent / "phases.log"
+    for _ in range(rounds):
+        log.unlink(missing_ok=True)
+        cid = lab.new_id()
+        lab.env["OCIRT_PHASE_LOG"] = str(log)
+        try:
+            t0 = time.monotonic_ns()
+            res = lab.call("create", "--bundle", str(lab.bundles.true), cid)
+        finally:
+            del lab.env["OCIRT_PHASE_LOG"]
+        lab.call("delete", "--force", cid)
+        proc.reap_orphans()
+        if not res.ok or not log.exists():
+            continue
+        marks = {"spawn": t0, "reaped": t0 + int(res.wall_ms * 1e6)}
+        for line in log.read_text().splitlines():
+            name, _pid, ns = line.split()
+            marks.setdefault(name, int(ns))
+        for start, end, what in PHASES:
+            if start in marks and end in marks:
+                spans.setdefault(what, []).append((marks[end] - marks[start]) / 1e6)
+    lines = ["| phase of `create` (between checkpoints) | median ms |", "|---|---|"]
+    lines += [f"| {what} | {statistics.median(v):.1f} |" for _, _, what in PHASES
+              if (v := spans.get(what))]
+    total = sum(statistics.median(v) for v in spans.values())
+    return lines + [f"| **sum of medians** | **{total:.1f}** |", "",
+                    "The first phase includes the harness's own spawn of the measuring "
+                    "helper (~1 ms); 'join cgroups' includes the kernel's RCU grace period "
+                    "for the first write to a v1 cgroup.procs (runc and crun pay it too)."]
+
+
 def importtime(lab: Lab, args: tuple[str, ...], top: int) -> list[str]:
     """Top-level imports (they partition the total) and the heaviest modules."""
     res = lab.call(*args, py_flags=("-X", "importtime"))
@@ -207,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         lab.lifecycle()  # warm the page cache and bytecode caches
         out = [f"### Time per call (ocirt: {lab.source}; `python3 -I -S`)", "",
                *wall_table(lab, args.rounds), "",
+               "### Phases of one create", "", *phase_table(lab, args.rounds), "",
                "### Modules loaded per call", "", *module_table(lab), ""]
         out += ["### Imports (`-X importtime`)", ""]
         cid = lab.new_id()

@@ -195,3 +195,20 @@ def test_long_state_root(ocirt, bundle, tmp_path):
         assert r.stdout == "long-root\n"
     finally:
         run_ocirt("delete", "-f", cid, root=root)
+
+
+def test_phase_log_times_create_from_the_cli_process_only(ocirt, bundle, tmp_path):
+    """OCIRT_PHASE_LOG (bench/hotspots.py's breakdown) lists create's
+    checkpoints in order, all from the CLI process: the init, which may
+    already see the container's files at that path, never opens it."""
+    log = tmp_path / "phases.log"
+    r = ocirt.run(bundle, extra_env={"OCIRT_PHASE_LOG": str(log)})
+    assert r.returncode == 0, r
+    rows = [line.split() for line in log.read_text().splitlines()]
+    names = [n for n, _, _ in rows if n.startswith("create:")]
+    assert names[0] == "create:begin" and names[-1] == "create:saved", names
+    assert {"create:config-loaded", "create:cgroup", "create:forked", "create:init-pid"} <= set(names)
+    assert len({pid for _, pid, _ in rows}) == 1
+    stamps = [int(ns) for _, _, ns in rows]
+    assert stamps == sorted(stamps)
+    assert not (bundle.rootfs / str(log).lstrip("/")).exists()

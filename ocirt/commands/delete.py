@@ -4,6 +4,7 @@ import os
 
 from ..container import delete
 from ..errors import NotFound
+from ..state import remove_tree
 from . import load
 
 
@@ -14,9 +15,7 @@ def main(ctx, parsed) -> int:
         if parsed.flags["force"]:
             # runc: succeeds; also sweep a state dir whose create died before
             # writing state.json (nothing else of it exists yet)
-            import shutil
-
-            shutil.rmtree(os.path.join(ctx.root, parsed.args[0]), ignore_errors=True)
+            remove_tree(os.path.join(ctx.root, parsed.args[0]))
             return 0
         raise
     ct.lock()

@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover -- interpreters built without it
     from hashlib import sha256 as _sha256
 
 # Bump when the generated code changes for the same schema (part of cache keys).
-COMPILER_VERSION = 1
+COMPILER_VERSION = 2
 
 
 class SchemaCompileError(ValueError):
@@ -145,7 +145,93 @@ def _multiple_of(instance, dB):  # jsonschema._keywords.multipleOf (True: a mult
     return not failed
 ''',
 }
-_HELPER_DEPS = {"_uniq": ["_equal"]}
+_HELPERS["_smatch"] = '''
+def _smatch(t, s):  # re.search(pattern, s) for a _simple_pattern (Python's $, as jsonschema)
+    anchored, atoms, at_end = t
+    for start in ((0,) if anchored else range(len(s) + 1)):
+        if _smatch_at(atoms, 0, s, start, at_end):
+            return True
+    return False
+
+
+def _smatch_at(atoms, i, s, pos, at_end):
+    if i == len(atoms):
+        return not at_end or pos == len(s) or (pos == len(s) - 1 and s[-1] == "\\n")
+    chars, negated, lo, hi = atoms[i]
+    room = len(s) - pos if hi is None else min(hi, len(s) - pos)
+    n = 0
+    while n < room and (s[n + pos] in chars) != negated:
+        n += 1
+    return any(_smatch_at(atoms, i + 1, s, pos + k, at_end) for k in range(n, lo - 1, -1))
+'''
+_HELPER_DEPS = {"_uniq": ["_equal"], "_smatch": []}
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", ".": ".", "-": "-", "[": "[", "]": "]",
+            "/": "/", "^": "^", "$": "$", "+": "+", "*": "*", "?": "?", "(": "(", ")": ")", "{": "{",
+            "}": "}", "|": "|"}
+_SPECIAL = set(".^$*+?()[]{}|\\")
+_QUANTIFIERS = {"*": (0, None), "+": (1, None), "?": (0, 1)}
+
+
+def _simple_pattern(pattern: str):
+    """(anchored, atoms, at_end) for a pattern of literals, escapes and
+    [classes] with * + ? and outer ^ $ only -- the shapes the runtime-spec
+    schema uses -- so `_smatch` can match it without `re`; None otherwise.
+    An atom is (frozenset of chars, negated, min, max)."""
+    anchored = pattern.startswith("^")
+    at_end = pattern.endswith("$") and not pattern.endswith("\\$")
+    body = pattern[int(anchored):len(pattern) - int(at_end)]
+    atoms, i = [], 0
+    while i < len(body):
+        c = body[i]
+        if c == "[":
+            parsed = _simple_class(body, i + 1)
+            if parsed is None:
+                return None
+            chars, negated, i = parsed
+        elif c == "\\":
+            if body[i + 1:i + 2] not in _ESCAPES:
+                return None
+            chars, negated, i = frozenset(_ESCAPES[body[i + 1]]), False, i + 2
+        elif c in _SPECIAL:
+            return None
+        else:
+            chars, negated, i = frozenset(c), False, i + 1
+        lo, hi = _QUANTIFIERS.get(body[i:i + 1], (1, 1))
+        i += body[i:i + 1] in _QUANTIFIERS
+        if body[i:i + 1] in _QUANTIFIERS:
+            return None  # lazy/possessive quantifier
+        atoms.append((chars, negated, lo, hi))
+    return anchored, tuple(atoms), at_end
+
+
+def _simple_class(body: str, i: int):
+    """(chars, negated, index after ']') for a [class] starting at body[i]."""
+    negated = body[i:i + 1] == "^"
+    i += negated
+    chars: set[str] = set()
+    first = True
+    while i < len(body) and (body[i] != "]" or first):
+        first = False
+        c = body[i]
+        if c == "\\":
+            if body[i + 1:i + 2] not in _ESCAPES:
+                return None
+            c, i = _ESCAPES[body[i + 1]], i + 2
+        elif c == "[":
+            return None  # POSIX classes and nesting: leave them to re
+        else:
+            i += 1
+        if body[i:i + 1] == "-" and body[i + 1:i + 2] not in ("]", "") and body[i + 1] != "\\":
+            end = body[i + 1]
+            if ord(end) < ord(c):
+                return None
+            chars.update(chr(o) for o in range(ord(c), ord(end) + 1))
+            i += 2
+        else:
+            chars.add(c)
+    if i >= len(body):
+        return None
+    return frozenset(chars), negated, i + 1
 
 
 def _is_num(x) -> bool:
@@ -259,10 +345,18 @@ class _Compiler:
             re.compile(pattern)
         except re.error as e:
             raise SchemaCompileError(f"{where}: pattern {pattern!r} is not a Python regex: {e}") from None
-        self.uses_re = True
         key = ("re", pattern)
         name = self.consts.get(key)
+        simple = _simple_pattern(pattern)
+        if name is None and simple is not None:
+            # matched by _smatch: keeps `re` (and the enum it imports, ~6 ms)
+            # out of create for the schema's few plain patterns
+            self.helper("_smatch")
+            name = self.consts[key] = f"_P{len(self.consts) + 1}"
+            self.pattern_lines += ["", "", f"def {name}(s, _t={simple!r}):",
+                                   f"    return _smatch(_t, s)"]
         if name is None:
+            self.uses_re = True
             # compiled on first use: the function rebinds its own global name
             # to the compiled pattern's search, so later calls cost nothing extra
             name = self.consts[key] = f"_P{len(self.consts) + 1}"
@@ -659,7 +753,9 @@ class _Compiler:
         if self.uses_re:
             head.append("import re as _re")
         if "_equal" in self.helpers:
-            head.append("from collections.abc import Mapping as _Mapping, Sequence as _Sequence")
+            # _collections_abc is what collections.abc re-exports, and it is
+            # loaded at interpreter start-up; collections is not
+            head.append("from _collections_abc import Mapping as _Mapping, Sequence as _Sequence")
         head += [
             "",
             f"SCHEMA_SHA256 = {sha256!r}",
@@ -765,6 +861,9 @@ def load(schema_path: str, cache_dir: str | None = None, prebuilt: str | None = 
     if cache_dir:
         import marshal
         try:
+            # the state root first, with its own mode: makedirs gives parents 0755,
+            # and the root must not list container ids to other users
+            os.makedirs(os.path.dirname(cache_dir), mode=0o711, exist_ok=True)
             os.makedirs(cache_dir, mode=0o700, exist_ok=True)
             if _trusted(cache_dir):
                 for name in os.listdir(cache_dir):

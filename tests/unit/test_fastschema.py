@@ -332,7 +332,9 @@ def test_refuses_what_it_cannot_translate(schema, message):
 
 def test_uses_re_only_when_the_schema_has_patterns():
     assert "import re" not in fastschema.compile_schema({"type": "object", "required": ["a"]})
-    assert "import re" in fastschema.compile_schema({"pattern": "a"})
+    assert "import re" in fastschema.compile_schema({"pattern": "a|b"})
+    # plain patterns (literals, [classes], * + ?, outer ^ $) need no re
+    assert "import re" not in fastschema.compile_schema({"pattern": "^RLIMIT_[A-Z]+$"})
     source = fastschema.compile_schema({"items": {"enum": ["a", "b"]}, "minimum": 1})
     assert not [line for line in source.splitlines() if line.startswith(("import", "from"))]
 
@@ -731,3 +733,25 @@ def test_valid_config_does_not_import_jsonschema(tmp_path):
     for _ in range(2):  # compile + cache, then from the cache
         out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
         assert out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.parametrize("pattern", ["\n", "^RLIMIT_[A-Z]+$", "^[0-9, -]*$", "[^\\n]", "^[1-9][0-9]*[KMG]B$",
+                                     "^MB:[^\\n]*$", "^a\\.b?c*$", "x[]a]y", "[a-]", "^$", "a*a"])
+def test_simple_patterns_match_like_re(pattern):
+    """The re-free matcher agrees with re.search (what jsonschema uses) on random strings."""
+    import random
+    import re
+
+    simple = fastschema._simple_pattern(pattern)
+    assert simple is not None
+    helpers: dict = {}
+    exec(fastschema._HELPERS["_smatch"], helpers)
+    rng = random.Random(pattern)
+    for _ in range(2000):
+        s = "".join(rng.choice("RLIMIT_AZaz09 ,-\nMB:KGx]y.bc1") for _ in range(rng.randint(0, 10)))
+        assert helpers["_smatch"](simple, s) == (re.search(pattern, s) is not None), (pattern, s)
+
+
+@pytest.mark.parametrize("pattern", ["a|b", "(a)", "a{2}", "[[:alpha:]]", "\\d", "a+?", ".", "\\w+"])
+def test_other_patterns_are_left_to_re(pattern):
+    assert fastschema._simple_pattern(pattern) is None
