@@ -19,7 +19,11 @@ def main() -> None:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         built = module.ffibuilder.compile(tmpdir=tmp, verbose=False)
-        shutil.copy(built, os.path.join(HERE, "..", "ocirt"))
+        # copy, then rename over: writing into the old file in place would
+        # change the pages of every running process that has it mapped
+        dest = os.path.join(HERE, "..", "ocirt", os.path.basename(built))
+        shutil.copy(built, dest + ".new")
+        os.replace(dest + ".new", dest)
 
 
 if __name__ == "__main__":

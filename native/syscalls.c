@@ -101,6 +101,17 @@ int oc_mount_setattr_ro(int dirfd, const char *path, unsigned int at_flags)
     RET(syscall(SYS_mount_setattr, dirfd, path, at_flags, &attr, sizeof(attr)));
 }
 
+/* mount_setattr(2) with every field: recursive attributes, propagation and
+ * an ID mapping (MOUNT_ATTR_IDMAP with the user namespace fd). */
+int oc_mount_setattr(int dirfd, const char *path, unsigned int at_flags,
+                     uint64_t attr_set, uint64_t attr_clr, uint64_t propagation,
+                     uint64_t userns_fd)
+{
+    struct mount_attr attr = { .attr_set = attr_set, .attr_clr = attr_clr,
+                               .propagation = propagation, .userns_fd = userns_fd };
+    RET(syscall(SYS_mount_setattr, dirfd, path, at_flags, &attr, sizeof(attr)));
+}
+
 int oc_open_tree(int dirfd, const char *path, unsigned int flags)
 { RET(syscall(SYS_open_tree, dirfd, path, flags)); }
 
@@ -140,3 +151,8 @@ int oc_fstatfs_type(int fd, long *type)
     *type = (long)st.f_type;
     return 0;
 }
+
+/* NUMA memory policy of the calling process (linux.memoryPolicy); maxnode
+ * counts the bits of nodemask plus one, as the kernel expects. */
+int oc_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode)
+{ RET(syscall(SYS_set_mempolicy, mode, nodemask, maxnode)); }

@@ -21,6 +21,9 @@ int oc_pidfd_send_signal(int pidfd, int sig);
 int oc_close_range(unsigned int first, unsigned int last, unsigned int flags);
 long oc_join_session_keyring(const char *name);
 int oc_mount_setattr_ro(int dirfd, const char *path, unsigned int at_flags);
+int oc_mount_setattr(int dirfd, const char *path, unsigned int at_flags,
+                     uint64_t attr_set, uint64_t attr_clr, uint64_t propagation,
+                     uint64_t userns_fd);
 int oc_open_tree(int dirfd, const char *path, unsigned int flags);
 int oc_move_mount(int from_dirfd, const char *from_path, int to_dirfd,
                   const char *to_path, unsigned int flags);
@@ -30,3 +33,4 @@ int oc_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
                      uint64_t period);
 int oc_personality(unsigned long persona);
 int oc_fstatfs_type(int fd, long *type);
+int oc_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode);

@@ -37,12 +37,14 @@ class CreateOptions:
 
 
 def create(root: str, cid: str, opts: CreateOptions) -> Container:
+    faults.point("create:begin")
     from . import capabilities, lsm
     from .config.load import load_bundle
 
     check_id(cid)
     bundle = os.path.abspath(opts.bundle)
     raw, cfg = load_bundle(bundle)
+    faults.point("create:config-loaded")
     if cfg.process is None:
         raise OcirtError(f"{bundle}/config.json: process: missing; a container needs a process to start")
     if cfg.process.terminal and opts.console_socket is None and opts.console_fd is None:
@@ -50,6 +52,9 @@ def create(root: str, cid: str, opts: CreateOptions) -> Container:
     if not cfg.process.terminal and opts.console_socket:
         raise OcirtError("cannot use console socket if ocirt will not detach or allocate tty: remove --console-socket or set process.terminal")
     lsm.check_host(cfg.process.apparmor)
+    if cfg.net_devices and os.geteuid() != 0:
+        raise OcirtError("linux.netDevices: moving a host network device needs root (CAP_NET_ADMIN in the "
+                         "host's network namespace): remove linux.netDevices or run as root")
     if cfg.namespaces.get("user") is None:  # a new user ns starts with a full bounding set
         capabilities.check_grantable(cfg.process.capabilities)
     ct = Container(root, cid, {"bundle": bundle, "rootfs": cfg.rootfs, "created": now_rfc3339(),
@@ -89,6 +94,7 @@ def _create_in(ct: Container, cfg: Config, opts: CreateOptions, undo: list) -> N
     ct.record["cgroup"] = mgr.to_state()  # create may have dropped hierarchies (rootless)
     ct.save()
     launch = _launch(ct, cfg, opts, mgr)
+    faults.point("create:launch-ready")
     parent, child = unixsock.pair()
     launch.sock = child
     from .init import intermediate
@@ -142,7 +148,7 @@ def _console(path: str) -> int:
 
 
 def _handshake(ct: Container, cfg: Config, sock, pid: int, mgr, undo: list) -> None:
-    from . import namespaces
+    from . import namespaces, network
 
     try:
         sync.expect(sock, sync.NS_READY)
@@ -163,6 +169,7 @@ def _handshake(ct: Container, cfg: Config, sock, pid: int, mgr, undo: list) -> N
     ct.record["pid"] = init_pid
     ct.record["pid_start"] = proc_start_time(init_pid)
     ct.save()
+    network.move_devices(init_pid, cfg.net_devices)  # the init's netns exists: fill it
     faults.point("create:init-pid")
     msg = sync.expect(sock, sync.CREATED, "container init") if not _wants_hooks(cfg) else None
     if msg is None:
@@ -177,6 +184,7 @@ def _handshake(ct: Container, cfg: Config, sock, pid: int, mgr, undo: list) -> N
     faults.point("create:before-save")
     ct.record["ready"] = True
     ct.save()
+    faults.point("create:saved")
 
 
 def _wants_hooks(cfg: Config) -> bool:
@@ -225,7 +233,13 @@ def start(ct: Container) -> None:
         await_exec(ct, conn)
     finally:
         conn.close()
-    hooks.run_stage("poststart", cfg_hooks, ct.hook_state("running"), warn=log.warn)
+    try:
+        hooks.run_stage("poststart", cfg_hooks, lambda: ct.hook_state("running"))
+    except OcirtError:
+        # runtime.md lifecycle step 9: an error, and a stopped container;
+        # destroying it is left to delete, as after a startContainer failure
+        _kill_and_wait(ct)
+        raise
 
 
 def await_exec(ct: Container, conn) -> None:
@@ -256,9 +270,7 @@ def _forward_listener(ct: Container, fd: int) -> None:
 
 
 def _hooks_of(ct: Container) -> dict:
-    from .config.model import convert_hooks
-
-    return convert_hooks((ct.record.get("config") or {}).get("hooks"))
+    return hooks.convert_hooks((ct.record.get("config") or {}).get("hooks"))
 
 
 # --- kill / delete ----------------------------------------------------------
@@ -334,7 +346,7 @@ def delete(ct: Container, force: bool = False) -> None:
     if ct.record.get("cgroup"):
         ct.cgroup().destroy()
     if status != "creating":
-        hooks.run_stage("poststop", _hooks_of(ct), ct.hook_state("stopped"), warn=log.warn)
+        hooks.run_stage("poststop", _hooks_of(ct), lambda: ct.hook_state("stopped"), warn=log.warn)
     ct.remove_dir()
 
 

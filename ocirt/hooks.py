@@ -11,12 +11,31 @@ import select
 import _signal as signal  # not signal: its enums import enum (~5 ms)
 import time
 
-from .config.model import Hook
 from .errors import OcirtError
 from .linux import sys
 
+HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 # Failure in these stages aborts the operation; poststart/poststop only warn.
 FATAL_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer")
+
+
+class Hook:
+    __slots__ = ("path", "args", "env", "timeout")
+
+    def __init__(self, h: dict) -> None:
+        self.path: str = h["path"]
+        self.args: list[str] = list(h.get("args") or [h["path"]])
+        self.env: list[str] = list(h.get("env") or [])
+        self.timeout: int | None = h.get("timeout")
+
+
+def convert_hooks(hooks: dict | None) -> dict[str, list[Hook]]:
+    """The spec's six stages (unknown keys, which the schema allows, ignored).
+
+    Here rather than in config.model so that start and delete, which read
+    the hooks back from state.json, load no config machinery."""
+    hooks = hooks or {}
+    return {stage: [Hook(h) for h in hooks.get(stage) or []] for stage in HOOK_STAGES}
 
 
 def run_hook(stage: str, index: int, hook: Hook, state: dict) -> None:
@@ -69,9 +88,15 @@ def _wait(pid: int, timeout: int | None, where: str) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def run_stage(stage: str, hooks: dict[str, list[Hook]], state: dict, warn=None) -> None:
-    """Run every hook of a stage in order; fatal stages raise on failure."""
-    for i, hook in enumerate(hooks.get(stage) or []):
+def run_stage(stage: str, hooks: dict[str, list[Hook]], state, warn=None) -> None:
+    """Run every hook of a stage in order; fatal stages raise on failure.
+
+    state is the state document, or a function returning it: deriving the
+    status can read the cgroup, which a stage without hooks need not pay for."""
+    stage_hooks = hooks.get(stage) or []
+    if stage_hooks and callable(state):
+        state = state()
+    for i, hook in enumerate(stage_hooks):
         try:
             run_hook(stage, i, hook, state)
         except OcirtError as e:

@@ -139,6 +139,59 @@ SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02,
                "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
 IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
 PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+# linux/mempolicy.h
+MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3,
+              "MPOL_LOCAL": 4, "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
+MPOL_FLAGS = {"MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14,
+              "MPOL_F_NUMA_BALANCING": 1 << 13}
+MPOL_NO_NODES = ("MPOL_DEFAULT", "MPOL_LOCAL")
+MPOL_SOME_NODES = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE")
+
+
+def _node_list(text: str) -> list[int]:
+    """'0-3,7' -> [0, 1, 2, 3, 7]; ValueError(field, why) names the bad part."""
+    nodes: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()) or (sep and int(hi) < int(lo)):
+            raise ValueError("nodes", f"{part!r} is not a node number or an ascending range like 0-3")
+        nodes += range(int(lo), int(hi if sep else lo) + 1)
+    return nodes
+
+
+def memory_policy_args(policy: dict) -> tuple[int, list[int]]:
+    """(mode | flags, nodes) for set_mempolicy(2), with runc's rules on how many
+    nodes each mode takes; ValueError(field, why) says what is wrong."""
+    mode = policy.get("mode")
+    if mode not in MPOL_MODES:
+        raise ValueError("mode", f"{'required' if mode is None else f'unknown mode {mode!r}'}; "
+                         f"use one of {', '.join(MPOL_MODES)}")
+    nodes = _node_list(policy.get("nodes") or "")
+    if mode in MPOL_NO_NODES and nodes:
+        raise ValueError("nodes", f"{mode} takes no nodes; remove nodes")
+    if mode in MPOL_SOME_NODES and not nodes:
+        raise ValueError("nodes", f"{mode} needs at least one node, e.g. \"0\"")
+    flags = 0
+    for name in policy.get("flags") or []:
+        if name not in MPOL_FLAGS:
+            raise ValueError("flags", f"unknown flag {name!r}; use {', '.join(MPOL_FLAGS)}")
+        flags |= MPOL_FLAGS[name]
+    return MPOL_MODES[mode] | flags, nodes
+
+
+def set_memory_policy(policy: dict | None) -> None:
+    """linux.memoryPolicy: inherited by the process execve starts."""
+    if policy is None:
+        return
+    try:
+        mode, nodes = memory_policy_args(policy)
+        sys.set_mempolicy(mode, nodes)
+    except ValueError as e:
+        raise OcirtError(f"linux.memoryPolicy.{e.args[0]}: {e.args[1]}") from None
+    except OSError as e:
+        raise OcirtError(f"linux.memoryPolicy: set_mempolicy({policy.get('mode')}, nodes "
+                         f"{policy.get('nodes') or 'none'!r}) failed: {e.strerror}; the nodes must be "
+                         "online and allowed by the container's cpuset.mems") from None
 
 
 def set_attributes(proc: Process, personality: dict | None) -> None:
@@ -171,6 +224,7 @@ def become(proc: Process, seccomp_filter, setgroups_allowed: bool, exe: str,
     on_listener(fd) hands a seccomp notify listener to the runtime, which
     forwards it to linux.seccomp.listenerPath (the container cannot reach it)."""
     set_attributes(proc, personality)
+    set_memory_policy(proc.memory_policy)
     lsm.apply_exec_labels(proc.apparmor, proc.selinux)
     caps = capabilities.CapSets(proc.capabilities)
     capabilities.drop_bounding(caps)

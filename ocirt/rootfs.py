@@ -12,9 +12,10 @@ import stat
 
 from . import lsm, paths
 from .config.model import Config, Mount
+from .config.mountopts import MOUNT_ATTR_IDMAP
 from .errors import OcirtError
 from .linux import constants as c
-from .linux import sys
+from .linux import sys, unixsock
 
 DEFAULT_DEVICES = (
     # path, type, major, minor
@@ -25,6 +26,8 @@ DEV_SYMLINKS = (
     ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
     ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
 )
+AT_FDCWD = -100
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 # statvfs flags that the kernel locks on mounts inherited by a user namespace
 ST_LOCKED = ((1024, c.MS_NOATIME), (2048, c.MS_NODIRATIME), (4096, c.MS_RELATIME),
              (2, c.MS_NOSUID), (4, c.MS_NODEV), (8, c.MS_NOEXEC))
@@ -32,6 +35,51 @@ ST_LOCKED = ((1024, c.MS_NOATIME), (2048, c.MS_NODIRATIME), (4096, c.MS_RELATIME
 
 def _err(m: Mount, e: OSError, what: str = "mount") -> OcirtError:
     return OcirtError(f"{what} {m.source or m.type} on {m.destination} (type {m.type or 'bind'}): {e.strerror}")
+
+
+def _idmap_userns(dest: str, uid_maps: list[dict], gid_maps: list[dict]) -> int:
+    """An fd of a new user namespace holding these maps, for MOUNT_ATTR_IDMAP.
+
+    Only a process can create a user namespace, and only a writer with
+    CAP_SETUID/CAP_SETGID outside it may give it arbitrary maps: so a child
+    unshares one and waits while we write its maps and open its namespace.
+    The child sends its /proc/self rather than its pid: in a new pid
+    namespace our pid for it names another process in the host's /proc."""
+    ours, theirs = unixsock.pair()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            ours.close()
+            procfd = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            sys.unshare(c.CLONE_NEWUSER)
+            unixsock.send_fds(theirs, b"u", [procfd])
+            theirs.recv(1)  # EOF: the parent has what it needs
+            code = 0
+        finally:
+            os._exit(code)
+    theirs.close()
+    try:
+        _msg, fds = unixsock.recv_fds(ours, 1, 1)
+        if not fds:
+            raise OcirtError("id-mapped mount: could not create a user namespace for the mapping")
+        try:
+            for name, field, maps in (("uid_map", "uidMappings", uid_maps), ("gid_map", "gidMappings", gid_maps)):
+                lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps)
+                fd = os.open(name, os.O_WRONLY | os.O_CLOEXEC, dir_fd=fds[0])
+                try:
+                    os.write(fd, lines.encode())
+                except OSError as e:
+                    raise OcirtError(f"mounts: {field} of {dest}: the kernel refused the mapping ({e.strerror}): "
+                                     "ranges must not overlap, at most 340 of them") from None
+                finally:
+                    os.close(fd)
+            return os.open("ns/user", os.O_RDONLY | os.O_CLOEXEC, dir_fd=fds[0])
+        finally:
+            os.close(fds[0])
+    finally:
+        ours.close()
+        os.waitpid(pid, 0)
 
 
 class _Reopened:
@@ -107,6 +155,8 @@ class Rootfs:
     def mount(self, m: Mount) -> None:
         if m.type == "cgroup":
             return self._mount_cgroup(m)
+        if m.flags & c.MS_REMOUNT:
+            return self._remount_existing(m)
         source = m.source
         if m.is_bind:
             if not os.path.isabs(source):
@@ -145,13 +195,43 @@ class Rootfs:
             raise
         return _Reopened(fd)
 
+    def _remount_existing(self, m: Mount) -> None:
+        """"remount" (mount(8)) changes a mount an earlier entry made at the
+        destination.  Anywhere else it would reconfigure the filesystem the
+        path is on: the rootfs's, which is the host's."""
+        try:
+            fd = paths.open_in_root(self.rootfd, m.destination)
+        except OSError as e:
+            raise _err(m, e, "remount") from None
+        try:
+            parent = paths.open_in_root(self.rootfd, os.path.dirname(m.destination.rstrip("/")) or "/")
+            try:
+                is_mount_root = paths.mount_id(fd) != paths.mount_id(parent)
+            finally:
+                os.close(parent)
+            if not is_mount_root:
+                raise OcirtError(f"mounts: remount of {m.destination}: nothing is mounted there by an earlier "
+                                 "entry of mounts; mount it first or drop \"remount\"")
+            flags = m.flags & ~c.MS_REC
+            if m.is_bind:
+                self._remount(paths.fd_path(fd), flags)  # per-mount flags only
+            else:
+                sys.mount(None, paths.fd_path(fd), None, flags, m.data or None)
+        except OSError as e:
+            raise _err(m, e, "remount") from None
+        finally:
+            os.close(fd)
+
     def _mount_at(self, m: Mount, source: str, fd: int) -> None:
         target = paths.fd_path(fd)
         flags = m.flags & ~(c.MS_SHARED | c.MS_PRIVATE | c.MS_SLAVE | c.MS_UNBINDABLE)
         bound = None
         if m.is_bind:
             bound = os.stat(source)
-            sys.mount(source, target, None, flags & (c.MS_BIND | c.MS_REC))
+            if m.uid_mappings:
+                self._bind_idmapped(m, source, fd)
+            else:
+                sys.mount(source, target, None, flags & (c.MS_BIND | c.MS_REC))
             if flags & ~(c.MS_BIND | c.MS_REC):
                 with self._on_top(m.destination, fd, bound) as top:
                     self._remount(top, flags)
@@ -160,12 +240,39 @@ class Rootfs:
             sys.mount("/sys", target, None, c.MS_BIND | c.MS_REC)
         else:
             self._mount_fs(m, source, target, flags)
-        if m.propagation or "rro" in m.extensions:
+        if m.propagation or m.rec_set or m.rec_clr:
             with self._on_top(m.destination, fd, bound) as top:
                 for p in m.propagation:
                     sys.mount(None, top, None, p)
-                if "rro" in m.extensions:
-                    sys.mount_setattr_ro(-100, top, c.AT_RECURSIVE)
+                if m.rec_set or m.rec_clr:
+                    # mount_setattr keeps the flags the kernel locked in a
+                    # user namespace, which a remount could not
+                    sys.mount_setattr(AT_FDCWD, top, c.AT_RECURSIVE, m.rec_set, m.rec_clr)
+
+    def _bind_idmapped(self, m: Mount, source: str, fd: int) -> None:
+        """A bind whose files show with the mount's uid/gid mappings: clone
+        the source tree detached, map it (only a detached mount can be),
+        then attach it on the target."""
+        where = f"mounts: id-mapped bind of {source} on {m.destination}"
+        userns = _idmap_userns(m.destination, m.uid_mappings, m.gid_mappings)
+        try:
+            tree = sys.open_tree(AT_FDCWD, source, c.OPEN_TREE_CLONE | c.OPEN_TREE_CLOEXEC
+                                 | (c.AT_RECURSIVE if m.flags & c.MS_REC else 0))
+        except OSError:
+            os.close(userns)
+            raise
+        try:
+            try:
+                sys.mount_setattr(tree, "", c.AT_EMPTY_PATH | (c.AT_RECURSIVE if "ridmap" in m.extensions else 0),
+                                  MOUNT_ATTR_IDMAP, userns_fd=userns)
+            except OSError as e:
+                why = ("its filesystem (or one mounted below it) does not support id-mapped mounts"
+                       if e.errno == errno.EINVAL else e.strerror)
+                raise OcirtError(f"{where}: {why}") from None
+            sys.move_mount(tree, "", fd, "", c.MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+        finally:
+            os.close(tree)
+            os.close(userns)
 
     def _mount_fs(self, m: Mount, source: str, target: str, flags: int) -> None:
         data = m.data or None
@@ -232,10 +339,12 @@ class Rootfs:
 
     # --- /dev ---------------------------------------------------------------
     def devices(self) -> None:
-        wanted = [(p, t, ma, mi, 0o666, 0, 0) for p, t, ma, mi in DEFAULT_DEVICES]
+        # The defaults replace whatever the image has there (as runc's do);
+        # a linux.devices entry must not silently replace another file.
+        wanted = [(p, t, ma, mi, 0o666, 0, 0, False) for p, t, ma, mi in DEFAULT_DEVICES]
         for d in self.cfg.devices:
             wanted.append((d["path"], d["type"], d.get("major", 0), d.get("minor", 0),
-                           d.get("fileMode", 0o666), d.get("uid", 0), d.get("gid", 0)))
+                           d.get("fileMode", 0o666), d.get("uid", 0), d.get("gid", 0), True))
         for dev in wanted:
             self._device(*dev)
         devfd = paths.mkdir_all(self.rootfd, "/dev")
@@ -252,7 +361,8 @@ class Rootfs:
         finally:
             os.close(devfd)
 
-    def _device(self, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int) -> None:
+    def _device(self, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int,
+                strict: bool) -> None:
         parent, name = os.path.split(path)
         pfd = paths.mkdir_all(self.rootfd, parent)
         try:
@@ -260,9 +370,28 @@ class Rootfs:
         finally:
             os.close(pfd)
         try:
+            if strict and self._same_node(dirfd, name, path, kind, major, minor):
+                os.chmod(name, mode & 0o7777, dir_fd=dirfd, follow_symlinks=False)
+                os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
+                return
             self._make_node(dirfd, name, path, kind, major, minor, mode, uid, gid)
         finally:
             os.close(dirfd)
+
+    @staticmethod
+    def _same_node(dirfd: int, name: str, path: str, kind: str, major: int, minor: int) -> bool:
+        """True if the node is already there; False if nothing is; an error
+        for any other file (config-linux.md: a mismatch MUST fail)."""
+        try:
+            st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        fmt = stat.S_IFIFO if kind == "p" else stat.S_IFBLK if kind == "b" else stat.S_IFCHR
+        if stat.S_IFMT(st.st_mode) == fmt and (kind == "p" or st.st_rdev == os.makedev(major, minor)):
+            return True
+        what = f"a {kind} {major}:{minor} device" if kind != "p" else "a fifo"
+        raise OcirtError(f"linux.devices: {path} already exists in the rootfs and is not {what}: "
+                         f"remove it from the image or choose another path")
 
     def _make_node(self, dirfd: int, name: str, path: str, kind: str, major: int, minor: int,
                    mode: int, uid: int, gid: int) -> None:
@@ -304,8 +433,17 @@ class Rootfs:
             os.chroot(".")
         else:
             # pivot_root(".", ".") stacks the old root on top of the new one;
-            # detaching it then leaves only the container's tree.
-            sys.pivot_root(".", ".")
+            # detaching it then leaves only the container's tree.  The old
+            # root is made rslave first (its unmounts must not reach the
+            # host) through an fd of it: "." from the new root's directory
+            # would name the new root, and MS_REC would turn the container's
+            # shared mounts (a "shared" mount option) into private ones.
+            oldroot = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                sys.pivot_root(".", ".")
+                os.fchdir(oldroot)
+            finally:
+                os.close(oldroot)
             sys.mount(None, ".", None, c.MS_SLAVE | c.MS_REC)
             sys.umount2(".", c.MNT_DETACH)
         os.chdir("/")

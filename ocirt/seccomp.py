@@ -563,6 +563,9 @@ def _cache_write(cache_dir: str, key: str, program: bytes, warnings: list[str]) 
     header = json.dumps({"size": len(program), "warnings": warnings}).encode()
     tmp = os.path.join(cache_dir, f".{key}.{os.getpid()}.tmp")
     try:
+        # the state root first, with its own mode: makedirs gives parents 0755,
+        # and the root must not list container ids to other users
+        os.makedirs(os.path.dirname(cache_dir), mode=0o711, exist_ok=True)
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
         if not _private(os.stat(cache_dir)):
             return

@@ -96,6 +96,7 @@ COMMANDS: dict[str, tuple[str, str, list[Flag]]] = {
         (("--kernel-memory-tcp",), "str", None, "kernel TCP memory limit (ignored)"),
         (("--cpu-shares",), "str", None, "CPU shares"),
         (("--cpu-quota",), "str", None, "CFS quota"),
+        (("--cpu-burst",), "str", None, "CFS burst (cgroup v1 cpu.cfs_burst_us, v2 cpu.max.burst)"),
         (("--cpu-period",), "str", None, "CFS period"),
         (("--cpu-rt-runtime",), "str", None, "realtime runtime"),
         (("--cpu-rt-period",), "str", None, "realtime period"),

@@ -12,7 +12,7 @@ FLAGS = {
     "memory": ("memory", "limit"), "memory_reservation": ("memory", "reservation"),
     "memory_swap": ("memory", "swap"), "kernel_memory": ("memory", "kernel"),
     "kernel_memory_tcp": ("memory", "kernelTCP"), "cpu_shares": ("cpu", "shares"),
-    "cpu_quota": ("cpu", "quota"), "cpu_period": ("cpu", "period"),
+    "cpu_quota": ("cpu", "quota"), "cpu_period": ("cpu", "period"), "cpu_burst": ("cpu", "burst"),
     "cpu_rt_runtime": ("cpu", "realtimeRuntime"), "cpu_rt_period": ("cpu", "realtimePeriod"),
     "cpuset_cpus": ("cpu", "cpus"), "cpuset_mems": ("cpu", "mems"),
     "pids_limit": ("pids", "limit"), "blkio_weight": ("blockIO", "weight"),

@@ -9,7 +9,8 @@ import os
 
 from ..linux import constants as c
 from . import mountopts
-from .semantic import HOOK_STAGES, RLIMITS
+from ..hooks import convert_hooks
+from .semantic import RLIMITS
 
 NS_FLAGS = {
     "pid": c.CLONE_NEWPID, "network": c.CLONE_NEWNET, "mount": c.CLONE_NEWNS,
@@ -25,15 +26,19 @@ NS_PROC_NAMES = {
 
 class Mount:
     __slots__ = ("destination", "type", "source", "options", "flags", "propagation",
-                 "data", "extensions", "uid_mappings", "gid_mappings")
+                 "data", "extensions", "rec_set", "rec_clr", "uid_mappings", "gid_mappings")
 
     def __init__(self, m: dict) -> None:
-        self.destination: str = m["destination"]
+        # a relative destination (deprecated) is relative to the container's /
+        dest = m["destination"]
+        self.destination: str = dest if dest.startswith("/") else "/" + dest
         self.type: str = m.get("type") or ""
         self.source: str = m.get("source") or ""
         self.options: list[str] = list(m.get("options") or [])
         self.flags, self.propagation, data, self.extensions = mountopts.parse(self.options)
         self.data = ",".join(data)
+        # recursive attributes (rro, rnosuid, ...) for mount_setattr(AT_RECURSIVE)
+        self.rec_set, self.rec_clr = mountopts.recursive_attrs(self.options)
         self.uid_mappings: list = m.get("uidMappings") or []
         self.gid_mappings: list = m.get("gidMappings") or []
         if self.type == "bind":
@@ -57,7 +62,7 @@ class User:
 class Process:
     __slots__ = ("args", "env", "cwd", "user", "terminal", "console_size", "capabilities",
                  "rlimits", "no_new_privileges", "apparmor", "selinux", "oom_score_adj",
-                 "io_priority", "scheduler")
+                 "io_priority", "scheduler", "memory_policy")
 
     def __init__(self, p: dict) -> None:
         self.args: list[str] = list(p.get("args") or [])
@@ -76,6 +81,8 @@ class Process:
         self.oom_score_adj: int | None = p.get("oomScoreAdj")
         self.io_priority: dict | None = p.get("ioPriority")
         self.scheduler: dict | None = p.get("scheduler")
+        # linux.memoryPolicy, filled in by Config: set_mempolicy(2) is per process
+        self.memory_policy: dict | None = None
 
     def env_value(self, key: str) -> str | None:
         prefix = key + "="
@@ -85,22 +92,6 @@ class Process:
         return None
 
 
-class Hook:
-    __slots__ = ("path", "args", "env", "timeout")
-
-    def __init__(self, h: dict) -> None:
-        self.path: str = h["path"]
-        self.args: list[str] = list(h.get("args") or [h["path"]])
-        self.env: list[str] = list(h.get("env") or [])
-        self.timeout: int | None = h.get("timeout")
-
-
-def convert_hooks(hooks: dict | None) -> dict[str, list[Hook]]:
-    """The spec's six stages (unknown keys, which the schema allows, ignored)."""
-    hooks = hooks or {}
-    return {stage: [Hook(h) for h in hooks.get(stage) or []] for stage in HOOK_STAGES}
-
-
 class Config:
     """Everything create needs, resolved against the bundle directory."""
 
@@ -108,7 +99,7 @@ class Config:
                  "mounts", "namespaces", "uid_mappings", "gid_mappings", "devices",
                  "masked_paths", "readonly_paths", "sysctl", "rootfs_propagation", "hooks",
                  "seccomp", "resources", "cgroups_path", "mount_label", "annotations",
-                 "personality", "time_offsets", "oci_version")
+                 "personality", "time_offsets", "oci_version", "net_devices")
 
     def __init__(self, raw: dict, bundle: str) -> None:
         linux = raw.get("linux") or {}
@@ -140,6 +131,9 @@ class Config:
         self.annotations: dict = raw.get("annotations") or {}
         self.personality: dict | None = linux.get("personality")
         self.time_offsets: dict = linux.get("timeOffsets") or {}
+        self.net_devices: dict[str, dict] = linux.get("netDevices") or {}
+        if self.process is not None:
+            self.process.memory_policy = linux.get("memoryPolicy")
 
     def new_namespaces(self) -> int:
         """clone flags for the namespaces the container creates (no path given)."""

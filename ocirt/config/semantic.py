@@ -1,12 +1,16 @@
 """Checks the JSON Schema cannot express: cross-field rules runc enforces.
 
 Each failure names the JSON path and says what to do, as one line.
+What the spec says to ignore with a warning (a relative mount destination,
+an unknown capability name) is logged here, once, at create.
 """
 from __future__ import annotations
 
 import os
 
+from .. import log
 from ..errors import ConfigError
+from ..hooks import HOOK_STAGES
 
 RLIMITS = {
     "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
@@ -14,12 +18,44 @@ RLIMITS = {
     "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11,
     "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
 }
-HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 PROPAGATIONS = ("", "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable")
+_ALNUM_HYPHEN = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")
+IDMAP_OPTIONS = ("idmap", "ridmap")
 # sysctls that belong to the IPC namespace (runc's validator list)
 IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def _numeric(part: str) -> bool:
+    """A SemVer numeric identifier: ASCII digits, no leading zero."""
+    return part.isascii() and part.isdigit() and (part == "0" or part[0] != "0")
+
+
+def _identifiers(text: str, numeric_rule: bool) -> bool:
+    """Dot-separated non-empty [0-9A-Za-z-] identifiers; with numeric_rule
+    (pre-release) an all-digit one must not have a leading zero."""
+    for ident in text.split("."):
+        if not ident or not _ALNUM_HYPHEN.issuperset(ident):
+            return False
+        if numeric_rule and ident.isdigit() and not _numeric(ident):
+            return False
+    return True
+
+
+def semver_major(version: str) -> str | None:
+    """MAJOR of a SemVer 2.0.0 version (semver.org's grammar), None if it is
+    not one; written out by hand because `re` costs create ~6 ms to import."""
+    version, plus, build = version.partition("+")
+    if plus and not _identifiers(build, False):
+        return None
+    core, dash, pre = version.partition("-")
+    if dash and not _identifiers(pre, True):
+        return None
+    parts = core.split(".")
+    if len(parts) != 3 or not all(_numeric(p) for p in parts):
+        return None
+    return parts[0]
 
 
 def _bad_string(s: str) -> str | None:
@@ -81,8 +117,12 @@ class _Checker:
         self.devices()
         self.hooks()
         self.cgroups_path()
-        if self.linux.get("netDevices"):
-            self.fail("linux.netDevices", "moving network devices into the container is not supported by ocirt; remove it and configure the network from a hook")
+        self.annotations()
+        self.namespace_paths()
+        self.net_devices()
+        self.intel_rdt()
+        self.memory_policy()
+        self.personality()
         if self.linux.get("rootfsPropagation", "") not in PROPAGATIONS:
             self.fail("linux.rootfsPropagation", f"unknown propagation {self.linux['rootfsPropagation']!r}")
 
@@ -95,9 +135,17 @@ class _Checker:
                 self.fail(where, f"string {problem}; remove it")
 
     def version(self) -> None:
-        major = str(self.c.get("ociVersion", "")).split(".")[0]
+        version = self.c.get("ociVersion", "")
+        major = semver_major(version)
+        if major is None:
+            self.fail("ociVersion", f"{version!r} is not a SemVer 2.0.0 version: write MAJOR.MINOR.PATCH, e.g. \"1.2.0\"")
         if major != "1":
-            self.fail("ociVersion", f"unsupported version {self.c.get('ociVersion')!r}: ocirt implements runtime-spec 1.x")
+            self.fail("ociVersion", f"unsupported version {version!r}: ocirt implements runtime-spec 1.x")
+
+    def annotations(self) -> None:
+        """Values are strings (the schema checks that); keys must not be empty."""
+        if "" in (self.c.get("annotations") or {}):
+            self.fail('annotations[""]', "an annotation key is empty: name it, e.g. com.example.key")
 
     def cgroups_path(self) -> None:
         """Never the root of a hierarchy, never above it: delete kills every
@@ -129,22 +177,37 @@ class _Checker:
             if kind not in RLIMITS:
                 self.fail(f"process.rlimits[{i}].type", f"unknown rlimit {kind!r}")
             if kind in seen:
-                self.fail(f"process.rlimits[{i}].type", f"duplicate rlimit {kind!r}")
+                self.fail(f"process.rlimits[{i}].type", f"duplicate rlimit {kind!r}: list each type once")
             if rl.get("soft", 0) > rl.get("hard", 0):
                 self.fail(f"process.rlimits[{i}]", f"soft limit of {kind} is above its hard limit")
             seen.add(kind)
         self.capabilities(proc.get("capabilities") or {})
+        from ..lsm import selinux_enabled
+
+        if proc.get("selinuxLabel") and not selinux_enabled():
+            # runc refuses it too rather than run the process unlabelled
+            self.fail("process.selinuxLabel", "SELinux is not enabled on this host; remove the label")
         for i, env in enumerate(proc.get("env") or []):
             if "=" not in env:
                 self.fail(f"process.env[{i}]", f"{env!r} is not of the form KEY=value")
 
     def capabilities(self, caps: dict) -> None:
-        from ..capabilities import NUMBERS
+        """The spec wants a name that cannot be mapped or granted logged as a
+        warning, not an error (runc: "ignoring unknown or unavailable
+        capabilities").  Unknown names are dropped from the config here, so
+        nothing after (the init, a later exec) sees them; names this kernel
+        lacks are left out by capabilities.mask."""
+        from ..capabilities import NUMBERS, SETS, last_cap
 
-        for kind in ("bounding", "effective", "permitted", "inheritable", "ambient"):
-            for i, name in enumerate(caps.get(kind) or []):
-                if name not in NUMBERS:
-                    self.fail(f"process.capabilities.{kind}[{i}]", f"unknown capability {name!r}")
+        ignored: list[str] = []
+        for kind in SETS:
+            names = caps.get(kind) or []
+            ignored += [n for n in names if n not in NUMBERS or NUMBERS[n] > last_cap()]
+            if any(n not in NUMBERS for n in names):
+                caps[kind] = [n for n in names if n in NUMBERS]
+        if ignored:
+            log.warn(f"{self.path}: process.capabilities: ignoring unknown or unavailable capabilities: "
+                     f"{', '.join(sorted(set(ignored)))}")
 
     def user_ns(self) -> None:
         userns = self.ns.get("user")
@@ -180,12 +243,34 @@ class _Checker:
     def mounts(self) -> None:
         for i, m in enumerate(self.c.get("mounts") or []):
             dest = m.get("destination") or ""
+            if not dest:
+                self.fail(f"mounts[{i}].destination", "empty: name the path inside the container")
             if not dest.startswith("/"):
-                self.fail(f"mounts[{i}].destination", f"mount destination {dest!r} must be an absolute path inside the container")
-            if (m.get("uidMappings") or m.get("gidMappings")) and "idmap" not in (m.get("options") or []) \
-                    and "ridmap" not in (m.get("options") or []):
-                if m.get("type") not in (None, "bind", "none"):
-                    self.fail(f"mounts[{i}]", "uidMappings/gidMappings are only supported on bind mounts")
+                # the spec (Linux) takes it relative to "/", as runc does
+                log.warn(f"{self.path}: mounts[{i}].destination: {dest!r} is relative, mounted at "
+                         f"{'/' + dest!r}; relative destinations are deprecated, make it absolute")
+            self.idmapped_mount(i, m)
+
+    def idmapped_mount(self, i: int, m: dict) -> None:
+        """uidMappings/gidMappings and the idmap/ridmap options (config.md,
+        "POSIX-platform Mounts" and "Linux mount options")."""
+        where = f"mounts[{i}]"
+        uid, gid = m.get("uidMappings"), m.get("gidMappings")
+        if bool(uid) != bool(gid):
+            missing = "gidMappings" if uid else "uidMappings"
+            self.fail(f"{where}.{missing}", "uidMappings and gidMappings of a mount go together: give both or neither")
+        options = m.get("options") or []
+        if not uid and not any(o in IDMAP_OPTIONS for o in options):
+            return
+        if not uid:
+            self.fail(f"{where}.options", "idmap/ridmap need the mount's own uidMappings and gidMappings "
+                      "(ocirt does not take the container's user namespace mapping); add them")
+        if m.get("type") != "bind" and "bind" not in options and "rbind" not in options:
+            self.fail(where, "id-mapped mounts are only supported on bind mounts: add \"bind\" or \"rbind\" to options")
+        userns = self.ns.get("user")
+        if userns is not None:
+            self.fail(where, "id-mapped mounts in a container with a user namespace are not supported by ocirt; "
+                      "drop the mount's uidMappings/gidMappings or the user namespace")
 
     def paths(self) -> None:
         for key in ("maskedPaths", "readonlyPaths"):
@@ -206,6 +291,69 @@ class _Checker:
             for i, h in enumerate(hooks.get(stage) or []):
                 if not os.path.isabs(h.get("path", "")):
                     self.fail(f"hooks.{stage}[{i}].path", "hook path must be absolute")
+
+    # --- config-linux.md: namespaces paths, netDevices, intelRdt, memoryPolicy
+    def namespace_paths(self) -> None:
+        for i, ns in enumerate(self.linux.get("namespaces") or []):
+            path = ns.get("path")
+            if path and not path.startswith("/"):
+                self.fail(f"linux.namespaces[{i}].path", f"{path!r} must be an absolute path in the runtime's "
+                          "mount namespace, e.g. /proc/<pid>/ns/net")
+
+    def net_devices(self) -> None:
+        """runc's rules: a network namespace to move into, names the kernel takes."""
+        devices = self.linux.get("netDevices") or {}
+        if devices and "network" not in self.ns:
+            self.fail("linux.netDevices", "moving network devices needs a network namespace: add "
+                      "{\"type\": \"network\"} to linux.namespaces")
+        for name, dev in devices.items():
+            where = f"linux.netDevices[{name!r}]"
+            for at, value in ((where, name), (where + ".name", (dev or {}).get("name") or name)):
+                if not _valid_ifname(value):
+                    self.fail(at, f"{value!r} is not a valid interface name: 1 to 15 bytes, no '/', ':' "
+                              "or whitespace, not '.' or '..'")
+
+    def intel_rdt(self) -> None:
+        """The spec wants an error without a resctrl mount; with one, ocirt
+        still cannot assign the container, so it refuses rather than ignore it."""
+        if self.linux.get("intelRdt") is None:
+            return
+        if not _resctrl_mounted():
+            self.fail("linux.intelRdt", "Intel RDT is requested but no resctrl filesystem is mounted "
+                      "(mount -t resctrl resctrl /sys/fs/resctrl on a CPU with RDT); remove linux.intelRdt")
+        self.fail("linux.intelRdt", "Intel RDT is not supported by ocirt; remove linux.intelRdt")
+
+    def memory_policy(self) -> None:
+        policy = self.linux.get("memoryPolicy")
+        if policy is None:
+            return
+        from ..process import memory_policy_args
+
+        try:
+            memory_policy_args(policy)
+        except ValueError as e:
+            self.fail(f"linux.memoryPolicy.{e.args[0]}", e.args[1])
+
+    def personality(self) -> None:
+        """The spec defines no flags yet; runc ignores them with a warning too."""
+        flags = (self.linux.get("personality") or {}).get("flags")
+        if flags:
+            log.warn(f"{self.path}: linux.personality.flags: ignoring {', '.join(map(str, flags))}: "
+                     "no personality flags are supported")
+
+
+def _valid_ifname(name: str) -> bool:
+    """The kernel's dev_valid_name()."""
+    return 0 < len(name.encode()) < 16 and name not in (".", "..") \
+        and not any(ch == "/" or ch == ":" or ch.isspace() for ch in name)
+
+
+def _resctrl_mounted() -> bool:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split(" - ", 1)[-1].startswith("resctrl ") for line in f)
+    except OSError:
+        return False
 
 
 def check(config: dict, path: str) -> None:

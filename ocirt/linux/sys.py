@@ -94,6 +94,12 @@ def mount_setattr_ro(dirfd: int, path: str, flags: int) -> None:
     _check(lib.oc_mount_setattr_ro(dirfd, path.encode(), flags), path)
 
 
+def mount_setattr(dirfd: int, path: str, at_flags: int, attr_set: int = 0, attr_clr: int = 0,
+                  propagation: int = 0, userns_fd: int = 0) -> None:
+    _check(lib.oc_mount_setattr(dirfd, path.encode(), at_flags, attr_set, attr_clr, propagation,
+                                userns_fd), path)
+
+
 def open_tree(dirfd: int, path: str, flags: int) -> int:
     return _check(lib.oc_open_tree(dirfd, path.encode(), flags), path)
 
@@ -119,3 +125,14 @@ def fstatfs_type(fd: int) -> int:
     out = ffi.new("long *")
     _check(lib.oc_fstatfs_type(fd, out))
     return out[0]
+
+
+def set_mempolicy(mode: int, nodes: list[int]) -> None:
+    """set_mempolicy(2) with a nodemask built from node numbers (none: NULL)."""
+    if not nodes:
+        _check(lib.oc_set_mempolicy(mode, ffi.NULL, 0))
+        return
+    words = [0] * (max(nodes) // 64 + 1)
+    for n in nodes:
+        words[n // 64] |= 1 << (n % 64)
+    _check(lib.oc_set_mempolicy(mode, ffi.new("unsigned long[]", words), len(words) * 64 + 1))

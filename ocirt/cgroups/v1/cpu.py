@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from ocirt.cgroups.common import (
     Context,
+    check_burst,
     exists,
     get_int,
     read_int,
     read_keyed,
+    read_opt,
     section,
     set_optional,
     spec_error,
     write,
+    write_burst_first,
 )
 from ocirt.errors import ConfigError
 
@@ -25,8 +28,9 @@ def apply(path: str, res: dict, ctx: Context) -> None:
     shares = get_int(cpu, "shares", SPEC, 0)
     if shares:
         _set_shares(path, shares)
-    _set_cfs(path, cpu)
-    set_optional(path, cpu, "burst", "cpu.cfs_burst_us", SPEC)
+    current = int(read_opt(path, "cpu.cfs_quota_us") or -1)
+    burst = check_burst(cpu, SPEC, current)
+    write_burst_first(path, "cpu.cfs_burst_us", burst, SPEC, lambda: _set_cfs(path, cpu))
     _set_rt(path, cpu)
     set_optional(path, cpu, "idle", "cpu.idle", SPEC)
 

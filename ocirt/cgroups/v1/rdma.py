@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ocirt.cgroups.common import Context, get_int, write
+from ocirt.cgroups.common import Context, get_int, require_one, write
 from ocirt.errors import ConfigError
 
 SPEC = "linux.resources.rdma"
@@ -14,6 +14,7 @@ def apply(path: str, res: dict, ctx: Context) -> None:
         spec = f"{SPEC}[{device!r}]"
         if not device or any(c.isspace() for c in device) or not isinstance(limits, dict):
             raise ConfigError(f"cgroup: invalid {spec}; use a device name and an object of limits")
+        require_one(limits, ("hcaHandles", "hcaObjects"), spec)
         parts = [device]
         for key, name in (("hcaHandles", "hca_handle"), ("hcaObjects", "hca_object")):
             value = get_int(limits, key, spec, 0)

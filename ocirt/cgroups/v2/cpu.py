@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from ocirt.cgroups.common import (
     Context,
+    check_burst,
     get_int,
     read_keyed,
     read_opt,
     section,
     set_optional,
     write,
+    write_burst_first,
 )
 from ocirt.errors import ConfigError
 
@@ -35,8 +37,9 @@ def apply(path: str, res: dict, ctx: Context) -> None:
         if not 2 <= shares <= 262144:
             raise ConfigError(f"cgroup: invalid {SPEC}.shares={shares}; use 2 to 262144")
         write(path, "cpu.weight", shares_to_weight(shares), SPEC + ".shares")
-    _set_max(path, cpu)
-    set_optional(path, cpu, "burst", "cpu.max.burst", SPEC)
+    current = (read_opt(path, "cpu.max") or "max").split()[0]
+    burst = check_burst(cpu, SPEC, -1 if current == "max" else int(current))
+    write_burst_first(path, "cpu.max.burst", burst, SPEC, lambda: _set_max(path, cpu))
     set_optional(path, cpu, "idle", "cpu.idle", SPEC)
 
 

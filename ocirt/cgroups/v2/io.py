@@ -8,6 +8,7 @@ from ocirt.cgroups.common import (
     exists,
     get_int,
     read_opt,
+    require_one,
     section,
     write,
 )
@@ -39,6 +40,7 @@ def apply(path: str, res: dict, ctx: Context) -> None:
     for i, dev in enumerate(bio.get("weightDevice") or []):
         spec = f"{SPEC}.weightDevice[{i}]"
         key = device_key(dev, spec)
+        require_one(dev, ("weight", "leafWeight"), spec)
         if get_int(dev, "weight", spec, 0):
             _set_weight(path, key + " ", dev["weight"], spec + ".weight")
         if dev.get("leafWeight"):
