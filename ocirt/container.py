@@ -229,17 +229,32 @@ def start(ct: Container) -> None:
     os.unlink(path)
     faults.point("start:connected")
     try:
-        sync.send(conn, sync.START, state=ct.hook_state("created"))
-        await_exec(ct, conn)
-    finally:
-        conn.close()
-    try:
+        try:
+            sync.send(conn, sync.START, state=ct.hook_state("created"))
+            await_exec(ct, conn)
+        finally:
+            conn.close()
         hooks.run_stage("poststart", cfg_hooks, lambda: ct.hook_state("running"))
     except OcirtError:
-        # runtime.md lifecycle step 9: an error, and a stopped container;
-        # destroying it is left to delete, as after a startContainer failure
-        _kill_and_wait(ct)
+        _destroy_after_failed_start(ct, cfg_hooks)
         raise
+
+
+def _destroy_after_failed_start(ct: Container, cfg_hooks: dict) -> None:
+    """runtime.md lifecycle steps 7-9: when startContainer, the program's
+    execve or a poststart hook fails, the runtime stops the container and
+    goes on at step 12: destroy it, then the poststop hooks.  The state dir
+    stays (status stopped), so the caller's delete still succeeds, as with
+    runc, and has nothing left to undo."""
+    try:
+        _kill_and_wait(ct)
+        if ct.record.get("cgroup"):
+            ct.cgroup().destroy()
+        hooks.run_stage("poststop", cfg_hooks, lambda: ct.hook_state("stopped"), warn=log.warn)
+        ct.record["destroyed"] = True
+        ct.save()
+    except OcirtError as e:
+        log.warn(f"cleanup after the failed start: {e}; run delete --force")
 
 
 def await_exec(ct: Container, conn) -> None:
@@ -343,6 +358,9 @@ def delete(ct: Container, force: bool = False) -> None:
         if status == "paused":
             ct.cgroup().thaw()
         _kill_and_wait(ct)
+    if ct.record.get("destroyed"):
+        ct.remove_dir()  # a failed start already undid the rest
+        return
     if ct.record.get("cgroup"):
         ct.cgroup().destroy()
     if status != "creating":

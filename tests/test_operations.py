@@ -493,18 +493,21 @@ def test_delete_keeps_what_the_container_did_not_create(ocirt, bundle, tmp_path,
         holder.wait()
 
 
-def test_delete_removes_the_cgroup_it_was_given_like_runc(ocirt, bundle, premade_cgroup):
-    """Kept for runc compatibility, against the letter of runtime.md: the
-    cgroup linux.cgroupsPath names is the container's own even when it
-    existed (empty: create refuses a busy one), and delete removes it."""
+def test_delete_keeps_the_existing_cgroup_it_was_given(ocirt, bundle, premade_cgroup):
+    """runtime.md: delete MUST NOT delete what create did not make.  A cgroup
+    linux.cgroupsPath names that already existed (empty: create refuses a
+    busy one) is used and left in place, emptied (runc 1.1.5 removes it)."""
     cid = ocirt.new_id()
     leaves = premade_cgroup(f"ocirt-test-leaf-{cid}")
     bundle.config["linux"]["cgroupsPath"] = f"/ocirt-test-leaf-{cid}"
     bundle.write()
     assert ocirt("create", "-b", str(bundle.path), cid).returncode == 0
-    assert set(cgroup_dirs(ocirt.state(cid)["pid"])) & set(leaves)
+    pid = ocirt.state(cid)["pid"]
+    assert set(cgroup_dirs(pid)) & set(leaves)
     assert ocirt("delete", cid).returncode == 0
-    assert [d for d in leaves if os.path.exists(d)] == []
+    assert wait_dead(pid)
+    assert [d for d in leaves if not os.path.isdir(d)] == []
+    assert [d for d in leaves if Path(d, "cgroup.procs").read_text().strip()] == []
 
 
 # --- hooks that fail after create ---------------------------------------------
@@ -520,13 +523,17 @@ def test_failing_start_container_hook_stops_the_container(ocirt, bundle, tmp_pat
     bundle.sh("echo ran > /tmp/out")
     cid = create(ocirt, bundle)
     pid = ocirt.state(cid)["pid"]
+    cgroups = cgroup_dirs(pid)
     one_line_error(ocirt("start", cid), "hooks.startContainer[0]")
     assert wait_dead(pid)
+    # step 12 at once: destroyed (cgroup gone, poststop run), state kept as stopped
+    assert [d for d in cgroups if os.path.isdir(d)] == []
+    assert json.loads(marker.read_text())["id"] == cid
     assert wait_status(ocirt, cid, "stopped")["status"] == "stopped"
     assert not (bundle.rootfs / "tmp" / "out").exists()
-    assert not marker.exists()
+    marker.unlink()
     assert ocirt("delete", cid).returncode == 0
-    assert json.loads(marker.read_text())["id"] == cid
+    assert not marker.exists(), "poststop ran twice"
     assert not os.path.exists(os.path.join(STATE_ROOT, cid))
 
 
@@ -542,11 +549,10 @@ def test_failing_poststart_hook_fails_start_and_stops_the_container(ocirt, bundl
     try:
         one_line_error(r, "hooks.poststart[0]", "hook-said-no")
         assert wait_dead(pid)
-        st = run_ocirt("state", cid)
-        assert st.returncode != 0 or json.loads(st.stdout)["status"] == "stopped", st
+        assert marker.exists(), "poststop did not run after the failed start"
+        assert wait_status(ocirt, cid, "stopped")["status"] == "stopped"
     finally:
-        ocirt("delete", "-f", cid)
-    assert marker.exists()
+        assert ocirt("delete", cid).returncode == 0
 
 
 # --- runtime-linux.md: /dev symbolic links --------------------------------------

@@ -68,7 +68,10 @@ class Manager:
             self.thaw()  # frozen (v1) tasks cannot act on SIGKILL
         common.kill_all(existing)
         for d in existing:
-            common.remove_tree(d)
+            # runtime.md: delete MUST NOT remove what create did not make: a
+            # cgroup that already existed stays (its sub-cgroups, made from
+            # inside the container, go)
+            common.remove_tree(d, keep_top=d not in self.created)
         common.remove_created(self.created)
 
     def _undo_create(self) -> None:

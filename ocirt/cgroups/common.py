@@ -223,13 +223,14 @@ def kill_all(dirs: list[str], timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def remove_tree(path: str, timeout: float = 5.0) -> None:
-    """rmdir a cgroup and every sub-cgroup below it, leaves first.  A dir that
-    is already gone is fine; one that stays busy is an error naming it."""
+def remove_tree(path: str, timeout: float = 5.0, keep_top: bool = False) -> None:
+    """rmdir a cgroup (unless keep_top) and every sub-cgroup below it, leaves
+    first.  A dir that is already gone is fine; one that stays busy is an
+    error naming it."""
     if not os.path.isdir(path):
         return
     subdirs = [dirpath for dirpath, _, _ in os.walk(path)]
-    for d in reversed(subdirs):
+    for d in reversed(subdirs[1:] if keep_top else subdirs):
         _rmdir_retry(d, timeout)
 
 
