@@ -4,13 +4,18 @@ Usage::
 
     python3 -m conformance.runtime_tools --suite /work/ext/runtime-tools \\
         --runtime /path/to/ocirt [--filter REGEX] [--timeout 300] [--retries N] \\
-        [--json out.json] [--tap-dir DIR]
+        [--json out.json | --results-dir conformance/results] [--tap-dir DIR]
 
 The suite is an already-built runtime-tools checkout (``runtimetest`` and
 ``validation/*/*.t`` present; see conformance/README.md).  Each validation
 executable is run on its own, from the checkout root (it loads
 ``rootfs-<arch>.tar.gz`` and ``runtimetest`` by relative path), with the
 ``RUNTIME`` environment variable naming the runtime, as runtime-tools expects.
+
+Two suite generations are measured: checkouts vendoring runtime-spec v1.1.0
+("spec-1.1") and v1.3.0 ("spec-1.3").  The generation is read from the
+suite's go.mod, recorded in the JSON, and selects the known failures that
+apply (an entry's ``generations`` list; all generations when absent).
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ KNOWN_PATH = Path(__file__).with_name("known-failures.toml")
 STATUSES = ("pass", "fail", "skip", "xfail", "flaky", "error", "timeout")
 OK_STATUSES = ("pass", "skip", "xfail", "flaky")
 STDERR_TAIL = 4000  # characters of stderr kept per executable in the JSON
+SPEC_MODULE = "github.com/opencontainers/runtime-spec"
+GENERATION_RE = re.compile(r"spec-\d+\.\d+")
+# The suite's fixed cgroupsPath values (runtime-tools cgroups.AbsCgroupPath and
+# RelCgroupPath), deepest first.  A runtime removes only the container's own
+# cgroup, so the parents of the relative one stay behind in every hierarchy.
+SUITE_CGROUPS = ("testdir/cgrouptest/container", "testdir/cgrouptest", "testdir", "cgrouptest")
 
 
 @dataclass
@@ -67,7 +78,7 @@ class ExecResult:
     todo: int = 0
     failures: list[Failure] = field(default_factory=list)
     stderr_tail: str = ""
-    leftover_tmp: list[str] = field(default_factory=list)
+    leftover_tmp: list[str] = field(default_factory=list)  # bundles/mounts in its TMPDIR, suite cgroups
     attempts: list[str] = field(default_factory=list)  # statuses, with --retries
 
 
@@ -93,7 +104,23 @@ def check_suite(suite: Path) -> list[str]:
         problems.append(f"{suite}/rootfs-{arch}.tar.gz missing: is this a runtime-tools checkout?")
     if not discover(suite, None):
         problems.append(f"no {suite}/validation/*/*.t: run the validation-executables build")
+    if not vendored_spec(suite):
+        problems.append(f"{suite}/go.mod names no {SPEC_MODULE} version: cannot tell the suite generation")
     return problems
+
+
+def vendored_spec(suite: Path) -> str:
+    """runtime-spec version the suite is built against (its go.mod require), e.g. 'v1.3.0'."""
+    gomod = suite / "go.mod"
+    text = gomod.read_text() if gomod.is_file() else ""
+    found = re.search(rf"^\s*(?:require\s+)?{re.escape(SPEC_MODULE)}\s+(v[0-9][^\s]*)", text, re.MULTILINE)
+    return found.group(1) if found else ""
+
+
+def generation(spec_version: str) -> str:
+    """'v1.3.0' -> 'spec-1.3': the known-failures and results/ key of a suite."""
+    found = re.match(r"v(\d+)\.(\d+)", spec_version)
+    return f"spec-{found.group(1)}.{found.group(2)}" if found else "unknown"
 
 
 def resolve_runtime(runtime: str) -> str:
@@ -234,6 +261,40 @@ def _clean_tmp(tmp: Path) -> list[str]:
     return [f"leaked mount (detached by harness): {m}" for m in _top_mounts(mounts)] + leftovers
 
 
+def _cgroup_roots() -> list[Path]:
+    """Mount points of every cgroup (v1) and cgroup2 hierarchy."""
+    roots = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            fields = line.split()
+            fstype = fields[fields.index("-") + 1]
+            if fstype in ("cgroup", "cgroup2"):
+                roots.append(Path(fields[4].replace("\\040", " ")))
+    return roots
+
+
+def clean_suite_cgroups() -> list[str]:
+    """rmdir the suite's fixed cgroups where they are empty; say which were there.
+
+    rmdir only: a cgroup that still has processes or other children stays
+    (and is reported), so nothing of a live container is touched.  One line
+    per cgroup path, naming the hierarchies it was found in.
+    """
+    removed: dict[str, list[str]] = {}
+    kept = []
+    for root in _cgroup_roots():
+        for rel in SUITE_CGROUPS:
+            path = root / rel
+            if not path.is_dir():
+                continue
+            try:
+                path.rmdir()
+                removed.setdefault(rel, []).append(root.name)
+            except OSError as exc:
+                kept.append(f"cgroup still there: {path} ({exc.strerror})")
+    return [f"cgroup {rel} removed by harness from {', '.join(where)}" for rel, where in removed.items()] + kept
+
+
 def _run_process(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int | None, str, str, bool]:
     """Run in its own process group so a timeout kills runtime children too."""
     proc = subprocess.Popen(
@@ -286,28 +347,44 @@ def run_one(exe: Path, suite: Path, runtime: str, timeout: float, tmp_root: Path
         # failures also holds crash/timeout entries, so a Fatal exit counts too.
         passed=tap.count("pass"), failed=len(failures),
         skipped=tap.count("skip"), todo=tap.count("todo"),
-        failures=failures, stderr_tail=err[-STDERR_TAIL:], leftover_tmp=_clean_tmp(tmp),
+        failures=failures, stderr_tail=err[-STDERR_TAIL:],
+        leftover_tmp=_clean_tmp(tmp) + clean_suite_cgroups(),
     )
 
 
 # ---------------------------------------------------------------- known failures
 
 
-def load_known(path: Path | None) -> list[dict[str, str]]:
+def load_known(path: Path | None, gen: str | None = None) -> list[dict[str, Any]]:
+    """Entries of a known-failures file; only those that apply to suite generation gen, if given."""
     if path is None or not path.is_file():
         return []
     with open(path, "rb") as f:
-        return tomllib.load(f).get("known", [])
+        entries: list[dict[str, Any]] = tomllib.load(f).get("known", [])
+    return [e for e in entries if gen is None or gen in e.get("generations", [gen])]
 
 
-def _matches(entry: dict[str, str], name: str, failure: Failure) -> bool:
+def known_problems(entries: list[dict[str, Any]]) -> list[str]:
+    """Malformed entries: a misspelt generation would silently never match."""
+    problems = []
+    for i, e in enumerate(entries):
+        missing = {"test", "kind", "reason"} - set(e)
+        if missing:
+            problems.append(f"entry {i} ({e.get('test', '?')}): missing {', '.join(sorted(missing))}")
+        gens = e.get("generations", [])
+        if not isinstance(gens, list) or not all(isinstance(g, str) and GENERATION_RE.fullmatch(g) for g in gens):
+            problems.append(f"entry {i} ({e.get('test', '?')}): generations must be a list like [\"spec-1.1\"]")
+    return problems
+
+
+def _matches(entry: dict[str, Any], name: str, failure: Failure) -> bool:
     if entry["test"] != name:
         return False
     pattern = entry.get("match")
     return pattern is None or re.search(pattern, f"{failure.description} {failure.reason}") is not None
 
 
-def apply_known(results: list[ExecResult], known: list[dict[str, str]]) -> None:
+def apply_known(results: list[ExecResult], known: list[dict[str, Any]]) -> None:
     """Tag failures listed as known; an executable with only known ones becomes xfail."""
     for r in results:
         for f in r.failures:
@@ -398,15 +475,28 @@ def cgroup_layout() -> str:
     return "legacy"
 
 
+def runtime_name(version_output: str, runtime: str) -> str:
+    """'runc' from 'runc version 1.1.5 ...': wrappers (ocirt-dev, crun-hybrid) report the real name."""
+    words = version_output.split()
+    if len(words) >= 2 and words[1] == "version" and re.fullmatch(r"[\w.-]+", words[0]):
+        return words[0]
+    return Path(runtime).name
+
+
 def environment(suite: Path, runtime: str) -> dict[str, str]:
+    version = _command_output([runtime, "--version"])
+    spec = vendored_spec(suite)
     return {
         "runtime": runtime,
-        "runtime_version": _command_output([runtime, "--version"]),
+        "runtime_name": runtime_name(version, runtime),
+        "runtime_version": version,
         "suite": str(suite),
         "suite_commit": _command_output(["git", "describe", "--long", "--always", "--tags"], cwd=suite),
+        "suite_spec": spec,
+        "generation": generation(spec),
         "kernel": platform.release(),
         "cgroups": cgroup_layout(),
-        "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -427,6 +517,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--exclude", help="regex of executable names to leave out")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per executable")
     p.add_argument("--json", type=Path, help="write machine-readable results here")
+    p.add_argument("--results-dir", type=Path,
+                   help="write the JSON to DIR/<generation>/<runtime>.json (e.g. conformance/results)")
     p.add_argument("--tap-dir", type=Path, help="save each executable's raw TAP and stderr here")
     p.add_argument("--known", type=Path, default=KNOWN_PATH,
                    help="known-failures TOML (default: conformance/known-failures.toml)")
@@ -447,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print("\n".join(e.stem for e in exes))
         return 0
-    problems = check_suite(suite)
+    problems = check_suite(suite) + ([] if args.no_known else known_problems(load_known(args.known)))
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 2
@@ -455,11 +547,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.tap_dir:
         args.tap_dir.mkdir(parents=True, exist_ok=True)
     env = environment(suite, runtime)
-    results = _run_all(exes, suite, runtime, args, [] if args.no_known else load_known(args.known))
+    print(f"suite {env['suite_commit']} ({env['generation']}: runtime-spec {env['suite_spec']}), "
+          f"runtime {env['runtime_name']}", file=sys.stderr)
+    known = [] if args.no_known else load_known(args.known, env["generation"])
+    results = _run_all(exes, suite, runtime, args, known)
     print(format_table(results))
-    known = format_known(results)
-    if known:
-        print("\nKnown failures (see conformance/known-failures.toml):\n" + known)
+    known_lines = format_known(results)
+    if known_lines:
+        print("\nKnown failures (see conformance/known-failures.toml):\n" + known_lines)
     flaky = format_flaky(results)
     if flaky:
         print("\nFlaky (failed, then passed on retry):\n" + flaky)
@@ -469,13 +564,22 @@ def main(argv: list[str] | None = None) -> int:
     left = [f"{r.name}: {x}" for r in results for x in r.leftover_tmp]
     if left:  # a runtime (or a test) that leaks bundles or mounts on the host
         print("\nLeft behind:\n" + "\n".join(left))
-    if args.json:
-        write_json(args.json, env, results)
+    for out in json_paths(args, env):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(out, env, results)
     return 0 if all(r.status in OK_STATUSES for r in results) else 1
 
 
+def json_paths(args: argparse.Namespace, env: dict[str, str]) -> list[Path]:
+    """--json as given; --results-dir sorted by suite generation and runtime name."""
+    paths = [args.json] if args.json else []
+    if args.results_dir:
+        paths.append(args.results_dir / env["generation"] / f"{env['runtime_name']}.json")
+    return paths
+
+
 def _run_with_retries(exe: Path, suite: Path, runtime: str, args: argparse.Namespace, tmp: Path,
-                      known: list[dict[str, str]]) -> ExecResult:
+                      known: list[dict[str, Any]]) -> ExecResult:
     """Run once; rerun an unexpected failure up to --retries times.
 
     A failure that later passes is reported as flaky, with the failing
@@ -494,8 +598,11 @@ def _run_with_retries(exe: Path, suite: Path, runtime: str, args: argparse.Names
 
 
 def _run_all(exes: list[Path], suite: Path, runtime: str, args: argparse.Namespace,
-             known: list[dict[str, str]]) -> list[ExecResult]:
+             known: list[dict[str, Any]]) -> list[ExecResult]:
     results = []
+    stale = clean_suite_cgroups()  # from an earlier run: not this run's executables' doing
+    if stale:
+        print("before the run:\n" + "\n".join(stale), file=sys.stderr)
     tmp = Path(tempfile.mkdtemp(prefix="ocirt-conformance-"))
     tmp.chmod(0o755)  # mkdtemp makes 0700; see run_one
     for i, exe in enumerate(exes, 1):
