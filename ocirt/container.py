@@ -84,7 +84,7 @@ def _create_in(ct: Container, cfg: Config, opts: CreateOptions, undo: list) -> N
     mgr = new_manager(cfg.cgroups_path, ct.id, rootless=opts.rootless)
     # Saved before anything is made, so `delete --force` can undo a create
     # whose runtime was killed half-way (status "creating").
-    ct.record["cgroup"] = mgr.to_state()
+    ct.record["cgroup"] = mgr.to_state(planned=True)
     ct.save()
     undo.append(mgr.destroy)
     mgr.create(cfg.resources, cfg.devices)

@@ -37,9 +37,25 @@ class Manager:
             out.setdefault(name, path)
         return out
 
-    def to_state(self) -> dict:
+    def to_state(self, planned: bool = False) -> dict:
+        """What state.json keeps.  planned: before create, name as created
+        every dir that does not exist yet, so that a runtime killed half-way
+        through create leaves delete --force knowing what is its to remove
+        (and what existed before, which delete keeps)."""
+        created = self._missing_dirs() if planned else self.created
         return {"version": self.version, "paths": dict(self.paths), "mounts": dict(self.mounts),
-                "rootless": self.rootless, "created": list(self.created)}
+                "rootless": self.rootless, "created": list(created)}
+
+    def _missing_dirs(self) -> list[str]:
+        """Dirs create would make: each path and its missing parents, outermost first."""
+        missing: list[str] = []
+        for path in self.dirs():
+            chain = []
+            while path not in ("", "/") and not os.path.isdir(path):
+                chain.append(path)
+                path = os.path.dirname(path)
+            missing += [d for d in reversed(chain) if d not in missing]
+        return missing
 
     def update(self, resources: dict) -> None:
         """`ocirt update`.  Device rules stay as created (runc's update has no
