@@ -33,7 +33,7 @@ def _namespace_flags(pid: int) -> int:
 
 
 def _joiner(sock: unixsock.Socket, pidfd: int, flags: int, proc: Process, seccomp_filter,
-            console_fd: int | None, preserve_fds: int) -> None:
+            console_fd: int | None, preserve_fds: int, personality: dict | None) -> None:
     """Runs in the forked joiner. Never returns."""
     try:
         sys.prctl(c.PR_SET_DUMPABLE, 0)  # see init.intermediate
@@ -43,7 +43,7 @@ def _joiner(sock: unixsock.Socket, pidfd: int, flags: int, proc: Process, seccom
         os.close(pidfd)
         pid = os.fork()
         if pid == 0:
-            _process(sock, proc, seccomp_filter, console_fd, preserve_fds)
+            _process(sock, proc, seccomp_filter, console_fd, preserve_fds, personality)
         sync.send(sock, sync.EXEC_PID, pid=pid)
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
@@ -51,7 +51,7 @@ def _joiner(sock: unixsock.Socket, pidfd: int, flags: int, proc: Process, seccom
 
 
 def _process(sock: unixsock.Socket, proc: Process, seccomp_filter, console_fd: int | None,
-             preserve_fds: int) -> None:
+             preserve_fds: int, personality: dict | None) -> None:
     try:
         sync.expect(sock, sync.START, "runtime")
         process.set_rlimits(proc)
@@ -65,7 +65,7 @@ def _process(sock: unixsock.Socket, proc: Process, seccomp_filter, console_fd: i
             os.close(console_fd)
         sys.close_range(3 + preserve_fds, 0xFFFFFFFF, c.CLOSE_RANGE_CLOEXEC)
         process.become(proc, seccomp_filter, process.setgroups_allowed(), exe,
-                       lambda fd: unixsock.send_fds(sock, b'{"type": "SECCOMP_LISTENER"}', [fd]))
+                       lambda fd: unixsock.send_fds(sock, b'{"type": "SECCOMP_LISTENER"}', [fd]), personality)
     except BaseException as e:  # noqa: BLE001
         sync.give_up(sock, e)
 
@@ -78,6 +78,11 @@ def run(ct: Container, proc: Process, seccomp_spec: dict | None, console_fd: int
         from . import seccomp
 
         seccomp_filter = seccomp.compile_filter(seccomp_spec, cache_dir=seccomp_cache(ct.root))
+    # Per-process attributes of the container, which runc gives exec'd
+    # processes too: from the config.json saved at create.
+    linux = (ct.record.get("config") or {}).get("linux") or {}
+    proc.memory_policy = linux.get("memoryPolicy")
+    personality = linux.get("personality")
     pidfd = sys.pidfd_open(ct.pid)
     flags = _namespace_flags(ct.pid)
     if not detach:
@@ -86,7 +91,7 @@ def run(ct: Container, proc: Process, seccomp_spec: dict | None, console_fd: int
     joiner = os.fork()
     if joiner == 0:
         parent.close()
-        _joiner(child, pidfd, flags, proc, seccomp_filter, console_fd, preserve_fds)
+        _joiner(child, pidfd, flags, proc, seccomp_filter, console_fd, preserve_fds, personality)
     child.close()
     os.close(pidfd)
     try:

@@ -12,7 +12,7 @@ import stat
 
 from . import lsm, paths
 from .config.model import Config, Mount
-from .config.mountopts import MOUNT_ATTR_IDMAP
+from .config.mountopts import MOUNT_ATTR_IDMAP, TMPCOPYUP
 from .errors import OcirtError
 from .linux import constants as c
 from .linux import sys, unixsock
@@ -33,11 +33,23 @@ ST_LOCKED = ((1024, c.MS_NOATIME), (2048, c.MS_NODIRATIME), (4096, c.MS_RELATIME
              (2, c.MS_NOSUID), (4, c.MS_NODEV), (8, c.MS_NOEXEC))
 
 
-def _err(m: Mount, e: OSError, what: str = "mount") -> OcirtError:
-    return OcirtError(f"{what} {m.source or m.type} on {m.destination} (type {m.type or 'bind'}): {e.strerror}")
+# what to do about a failed mount(2), by errno
+MOUNT_HINTS = {
+    errno.EINVAL: "check its options", errno.ENODEV: "check type (the kernel does not know it)",
+    errno.ENOENT: "check source", errno.ENOTDIR: "source and destination must both be directories or both files",
+    errno.EPERM: "not permitted here (a user namespace?)",
+}
+# the same for the bind source (stat'ed before anything is mounted)
+SOURCE_HINTS = {errno.ENOENT: "create it or fix source", errno.EACCES: "make it reachable for root"}
 
 
-def _idmap_userns(dest: str, uid_maps: list[dict], gid_maps: list[dict]) -> int:
+def _failed(what: str, e: OSError, hints: dict[int, str]) -> OcirtError:
+    """The part of a mount error after its mounts[i] prefix (see Rootfs.mount)."""
+    hint = hints.get(e.errno or 0)
+    return OcirtError(f"{what}: {e.strerror}" + (f": {hint}" if hint else ""))
+
+
+def _idmap_userns(uid_maps: list[dict], gid_maps: list[dict]) -> int:
     """An fd of a new user namespace holding these maps, for MOUNT_ATTR_IDMAP.
 
     Only a process can create a user namespace, and only a writer with
@@ -62,7 +74,7 @@ def _idmap_userns(dest: str, uid_maps: list[dict], gid_maps: list[dict]) -> int:
     try:
         _msg, fds = unixsock.recv_fds(ours, 1, 1)
         if not fds:
-            raise OcirtError("id-mapped mount: could not create a user namespace for the mapping")
+            raise OcirtError("id-mapped bind: could not create a user namespace for the mapping")
         try:
             for name, field, maps in (("uid_map", "uidMappings", uid_maps), ("gid_map", "gidMappings", gid_maps)):
                 lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps)
@@ -70,7 +82,7 @@ def _idmap_userns(dest: str, uid_maps: list[dict], gid_maps: list[dict]) -> int:
                 try:
                     os.write(fd, lines.encode())
                 except OSError as e:
-                    raise OcirtError(f"mounts: {field} of {dest}: the kernel refused the mapping ({e.strerror}): "
+                    raise OcirtError(f"{field}: the kernel refused the mapping ({e.strerror}): "
                                      "ranges must not overlap, at most 340 of them") from None
                 finally:
                     os.close(fd)
@@ -80,6 +92,62 @@ def _idmap_userns(dest: str, uid_maps: list[dict], gid_maps: list[dict]) -> int:
     finally:
         ours.close()
         os.waitpid(pid, 0)
+
+
+# Opening an entry of the image to copy it: never through a symlink (the
+# image's links may point anywhere on the host), never blocking (a fifo).
+COPY_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def _copy_tree(src: int, dst: int) -> None:
+    """Copy directory src's entries into dst (fds, both O_RDONLY) keeping
+    type, content, mode and owner, as runc's tmpcopyup does: symlinks are
+    copied as links, devices and fifos re-created, hard links become files.
+    Every entry is opened relative to its parent with O_NOFOLLOW, so a link
+    in the image is never followed; dst is a fresh tmpfs no one else sees."""
+    for name in os.listdir(src):
+        st = os.stat(name, dir_fd=src, follow_symlinks=False)
+        kind = stat.S_IFMT(st.st_mode)
+        if kind == stat.S_IFLNK:
+            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+            continue
+        if kind in (stat.S_IFDIR, stat.S_IFREG):
+            _copy_opened(src, dst, name, kind)
+        else:
+            os.mknod(name, kind | 0o600, st.st_rdev, dir_fd=dst)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+            os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dst, follow_symlinks=False)
+
+
+def _copy_opened(src: int, dst: int, name: str, kind: int) -> None:
+    """Copy one directory (recursively) or regular file, from an fd of it:
+    its type is checked again on the fd (it may have changed since lstat)."""
+    is_dir = kind == stat.S_IFDIR
+    sfd = os.open(name, COPY_OPEN | (os.O_DIRECTORY if is_dir else 0), dir_fd=src)
+    try:
+        st = os.fstat(sfd)
+        if stat.S_IFMT(st.st_mode) != kind:
+            raise OSError(errno.EAGAIN, "changed while it was copied", name)
+        if is_dir:
+            os.mkdir(name, 0o700, dir_fd=dst)
+            dfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)
+        else:
+            dfd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                          dir_fd=dst)
+        try:
+            if is_dir:
+                _copy_tree(sfd, dfd)
+            else:
+                while os.sendfile(dfd, sfd, None, 1 << 30):
+                    pass
+            # owner first: chown clears the set-id bits that chmod then sets
+            os.fchown(dfd, st.st_uid, st.st_gid)
+            os.fchmod(dfd, stat.S_IMODE(st.st_mode))
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(sfd)
 
 
 class _Reopened:
@@ -120,8 +188,8 @@ class Rootfs:
         self.rootfd = os.open(cfg.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self._check_mount_budget()
         dev_bound = False
-        for m in cfg.mounts:
-            self.mount(m)
+        for index, m in enumerate(cfg.mounts):
+            self.mount(m, index)
             dev_bound |= m.destination.rstrip("/") == "/dev" and m.is_bind
         if not dev_bound:
             self.devices()
@@ -152,7 +220,20 @@ class Rootfs:
             raise OcirtError(f"mounts: {wanted} mounts, devices and masked/read-only paths on top of the "
                              f"{used} mounts already in the namespace exceed fs.mount-max ({limit})")
 
-    def mount(self, m: Mount) -> None:
+    def mount(self, m: Mount, index: int) -> None:
+        """Make config.json's mounts[index]; any failure is one line that
+        names the entry, what failed and (when it can tell) what to do."""
+        try:
+            self._mount_entry(m)
+        except OSError as e:
+            err = _failed("mount failed", e, MOUNT_HINTS)
+        except OcirtError as e:
+            err = e
+        else:
+            return
+        raise OcirtError(f"mounts[{index}] ({m.source or m.type} on {m.destination}): {err}") from None
+
+    def _mount_entry(self, m: Mount) -> None:
         if m.type == "cgroup":
             return self._mount_cgroup(m)
         if m.flags & c.MS_REMOUNT:
@@ -164,14 +245,15 @@ class Rootfs:
             try:
                 is_dir = stat.S_ISDIR(os.stat(source).st_mode)
             except OSError as e:
-                raise _err(m, e, "bind source") from None
+                raise _failed("bind source", e, SOURCE_HINTS) from None
         else:
             is_dir = True
-        fd = paths.make_target(self.rootfd, m.destination, is_dir)
+        try:
+            fd = paths.make_target(self.rootfd, m.destination, is_dir)
+        except OSError as e:
+            raise _failed("destination", e, {errno.ENOTDIR: "a file in the rootfs is on its path"}) from None
         try:
             self._mount_at(m, source, fd)
-        except OSError as e:
-            raise _err(m, e) from None
         finally:
             os.close(fd)
 
@@ -199,10 +281,14 @@ class Rootfs:
         """"remount" (mount(8)) changes a mount an earlier entry made at the
         destination.  Anywhere else it would reconfigure the filesystem the
         path is on: the rootfs's, which is the host's."""
+        nothing = OcirtError("remount: nothing is mounted there by an earlier entry of mounts; "
+                             "mount it first or drop \"remount\"")
         try:
             fd = paths.open_in_root(self.rootfd, m.destination)
+        except FileNotFoundError:
+            raise nothing from None
         except OSError as e:
-            raise _err(m, e, "remount") from None
+            raise _failed("remount", e, {}) from None
         try:
             parent = paths.open_in_root(self.rootfd, os.path.dirname(m.destination.rstrip("/")) or "/")
             try:
@@ -210,15 +296,14 @@ class Rootfs:
             finally:
                 os.close(parent)
             if not is_mount_root:
-                raise OcirtError(f"mounts: remount of {m.destination}: nothing is mounted there by an earlier "
-                                 "entry of mounts; mount it first or drop \"remount\"")
+                raise nothing
             flags = m.flags & ~c.MS_REC
             if m.is_bind:
                 self._remount(paths.fd_path(fd), flags)  # per-mount flags only
             else:
                 sys.mount(None, paths.fd_path(fd), None, flags, m.data or None)
         except OSError as e:
-            raise _err(m, e, "remount") from None
+            raise _failed("remount failed", e, MOUNT_HINTS) from None
         finally:
             os.close(fd)
 
@@ -235,6 +320,8 @@ class Rootfs:
             if flags & ~(c.MS_BIND | c.MS_REC):
                 with self._on_top(m.destination, fd, bound) as top:
                     self._remount(top, flags)
+        elif m.type == "tmpfs" and TMPCOPYUP in m.extensions:
+            self._tmpfs_copyup(m, source, fd, flags)
         elif m.type == "sysfs" and self.in_userns and "network" not in self.cfg.namespaces:
             # sysfs needs a network namespace owned by our user ns; runc rbinds the host's
             sys.mount("/sys", target, None, c.MS_BIND | c.MS_REC)
@@ -253,8 +340,7 @@ class Rootfs:
         """A bind whose files show with the mount's uid/gid mappings: clone
         the source tree detached, map it (only a detached mount can be),
         then attach it on the target."""
-        where = f"mounts: id-mapped bind of {source} on {m.destination}"
-        userns = _idmap_userns(m.destination, m.uid_mappings, m.gid_mappings)
+        userns = _idmap_userns(m.uid_mappings, m.gid_mappings)
         try:
             tree = sys.open_tree(AT_FDCWD, source, c.OPEN_TREE_CLONE | c.OPEN_TREE_CLOEXEC
                                  | (c.AT_RECURSIVE if m.flags & c.MS_REC else 0))
@@ -268,11 +354,34 @@ class Rootfs:
             except OSError as e:
                 why = ("its filesystem (or one mounted below it) does not support id-mapped mounts"
                        if e.errno == errno.EINVAL else e.strerror)
-                raise OcirtError(f"{where}: {why}") from None
+                raise OcirtError(f"id-mapped bind: {why}") from None
             sys.move_mount(tree, "", fd, "", c.MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
         finally:
             os.close(tree)
             os.close(userns)
+
+    def _tmpfs_copyup(self, m: Mount, source: str, fd: int, flags: int) -> None:
+        """tmpcopyup (runc's extension): the new tmpfs starts with a copy of
+        the directory it covers.  That directory is read through an fd taken
+        before the mount (it names what is underneath), so the copy never
+        walks a path; a read-only tmpfs is made so after the copy."""
+        below = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+        try:
+            self._mount_fs(m, source, paths.fd_path(fd), flags & ~c.MS_RDONLY)
+            with self._on_top(m.destination, fd) as top:
+                above = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    _copy_tree(below, above)
+                except OSError as e:
+                    name = f" ({e.filename})" if e.filename else ""
+                    raise OcirtError(f"tmpcopyup: cannot copy the covered directory{name}: {e.strerror}") from None
+                finally:
+                    os.close(above)
+                if flags & c.MS_RDONLY:
+                    # the superblock too, as a tmpfs mounted "ro" would be
+                    sys.mount(None, top, None, c.MS_REMOUNT | flags & ~c.MS_REC)
+        finally:
+            os.close(below)
 
     def _mount_fs(self, m: Mount, source: str, target: str, flags: int) -> None:
         data = m.data or None
@@ -327,8 +436,6 @@ class Rootfs:
             if ro:
                 with self._on_top(dest, fd) as top:
                     self._remount(top, locked | c.MS_RDONLY)
-        except OSError as e:
-            raise _err(m, e) from None
         finally:
             os.close(fd)
 

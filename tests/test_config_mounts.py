@@ -10,15 +10,9 @@ import subprocess
 
 import pytest
 
-from testlib import STATE_ROOT
+from testlib import STATE_ROOT, one_line_error
 
 
-def assert_one_clear_line(r, *words: str) -> None:
-    assert r.returncode != 0, r
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
 
 
 def create(ocirt, bundle):
@@ -102,7 +96,7 @@ def test_relative_destination_is_relative_to_root(ocirt, bundle):
 def test_empty_destination_rejected(ocirt, bundle):
     bundle.config["mounts"].append({"destination": "", "type": "tmpfs", "source": "tmpfs"})
     bundle.write()
-    assert_one_clear_line(create(ocirt, bundle), "mounts[", "destination")
+    one_line_error(create(ocirt, bundle), "mounts[", "destination")
 
 
 # --- mount(8) options ----------------------------------------------------------
@@ -164,7 +158,7 @@ def test_remount_of_nothing_refused(ocirt, bundle):
                                     "options": ["remount", "ro"]})
     bundle.write()
     r = create(ocirt, bundle)
-    assert_one_clear_line(r, "remount", "/tmp")
+    one_line_error(r, "remount", "/tmp")
     with open("/proc/self/mountinfo") as f:
         assert " / " in f.read()
     assert os.access(bundle.rootfs, os.W_OK) and not os.statvfs(bundle.rootfs).f_flag & os.ST_RDONLY
@@ -301,7 +295,7 @@ IDMAP_BAD = {
     "idmap without mappings": ({"options": ["bind", "idmap"]}, ["mounts[", "idmap"]),
     "not a bind": ({**MAPS, "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}, ["mounts[", "bind"]),
     "overlapping ranges": ({"uidMappings": MAPS["uidMappings"] * 2, "gidMappings": MAPS["gidMappings"],
-                            "options": ["bind", "idmap"]}, ["uidMappings of /data", "overlap"]),
+                            "options": ["bind", "idmap"]}, ["mounts[", "/data", "uidMappings", "overlap"]),
 }
 
 
@@ -310,7 +304,7 @@ def test_idmapped_mount_bad_input(ocirt, bundle, tmp_path, case):
     extra, words = IDMAP_BAD[case]
     bundle.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(tmp_path), **extra})
     bundle.write()
-    assert_one_clear_line(create(ocirt, bundle), *words)
+    one_line_error(create(ocirt, bundle), *words)
 
 
 def test_idmapped_mount_with_user_namespace_refused(ocirt, bundle, tmp_path):
@@ -320,11 +314,41 @@ def test_idmapped_mount_with_user_namespace_refused(ocirt, bundle, tmp_path):
     bundle.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
     bundle.config["mounts"].append(bind(tmp_path, "/data", "bind", "idmap", **MAPS))
     bundle.write()
-    assert_one_clear_line(create(ocirt, bundle), "mounts[", "user namespace")
+    one_line_error(create(ocirt, bundle), "mounts[", "user namespace")
 
 
 def test_idmapped_mount_unsupported_filesystem(ocirt, bundle):
     """procfs cannot be id-mapped: the error says so."""
     bundle.config["mounts"].append(bind("/proc", "/data", "bind", "idmap", **MAPS))
     bundle.write()
-    assert_one_clear_line(create(ocirt, bundle), "/data", "does not support id-mapped mounts")
+    one_line_error(create(ocirt, bundle), "/data", "does not support id-mapped mounts")
+
+
+# A mount that fails names its entry of config.json's mounts (by index), the
+# step that failed and what to do, in one line.
+MOUNT_FAILURES = {
+    "bad option": ({"type": "tmpfs", "source": "tmpfs", "options": ["nosuchoption"]},
+                   "(tmpfs on /mnt/x): mount failed: Invalid argument: check its options"),
+    "missing bind source": ({"type": "bind", "source": "/nonexistent-src", "options": ["bind"]},
+                            "(/nonexistent-src on /mnt/x): bind source: No such file or directory: "
+                            "create it or fix source"),
+    "unknown type": ({"type": "nosuchfs", "source": "none"},
+                     "(none on /mnt/x): mount failed: No such device: check type"),
+    "remount of nothing": ({"type": "tmpfs", "source": "tmpfs", "options": ["remount", "ro"]},
+                           "(tmpfs on /mnt/x): remount: nothing is mounted there"),
+}
+
+
+@pytest.mark.parametrize("case", list(MOUNT_FAILURES))
+def test_mount_failure_names_the_entry(ocirt, bundle, case):
+    entry, words = MOUNT_FAILURES[case]
+    index = len(bundle.config["mounts"])
+    bundle.config["mounts"].append({"destination": "/mnt/x", **entry})
+    bundle.write()
+    one_line_error(create(ocirt, bundle), f"mounts[{index}] {words}")
+
+
+def test_mount_failure_on_a_file_in_the_path(ocirt, bundle):
+    bundle.config["mounts"].append({"destination": "/bin/busybox/x", "type": "tmpfs", "source": "tmpfs"})
+    bundle.write()
+    one_line_error(create(ocirt, bundle), "(tmpfs on /bin/busybox/x): destination: Not a directory")

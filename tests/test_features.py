@@ -159,9 +159,9 @@ def test_every_listed_hook_runs(doc, ocirt, bundle, tmp_path):
 # How each option shows in /proc/self/mountinfo: (must appear, must not appear)
 # among the mount options, super options and optional fields of its mount.
 # Options with no visible trace only have to be accepted (bind and rbind show
-# as the bound directory's content).
+# as the bound directory's content, tmpcopyup as the image's).
 NO_TRACE = {"defaults", "silent", "loud", "mand", "nomand",  # mand: ignored since Linux 5.15
-            "iversion", "noiversion", "norelatime", "nostrictatime", "bind", "rbind"}
+            "iversion", "noiversion", "norelatime", "nostrictatime", "bind", "rbind", "tmpcopyup"}
 NOATIME = ({"noatime"}, {"relatime"})
 RELATIME = ({"relatime"}, {"noatime"})
 STRICTATIME = (set(), {"noatime", "relatime"})
@@ -227,6 +227,9 @@ def test_every_listed_mount_option_is_applied(doc, ocirt, bundle, tmp_path):
     assert set(options) - set(SHOWS) - NO_TRACE == set(), "teach this test how the new option shows"
     for i, opt in enumerate(options):
         bundle.config["mounts"] += mounts_for(opt, f"/mnt/opt{i}", str(src))
+        if opt == "tmpcopyup":  # the tmpfs shows what the image has there
+            (bundle.rootfs / "mnt" / f"opt{i}").mkdir()
+            (bundle.rootfs / "mnt" / f"opt{i}" / "probe").write_text("copied\n")
     r = ocirt.run(bundle.sh("cat /proc/self/mountinfo; cat /mnt/opt*/probe"))
     assert r.returncode == 0, r
     by_target = {line.split()[4]: line for line in r.stdout.splitlines() if " - " in line}
@@ -238,6 +241,7 @@ def test_every_listed_mount_option_is_applied(doc, ocirt, bundle, tmp_path):
         assert must <= seen and not (must_not & seen), (opt, line)
     binds = sum(m["type"] == "bind" for m in bundle.config["mounts"] if m["destination"].startswith("/mnt/opt"))
     assert r.stdout.count("bound\n") == binds
+    assert r.stdout.count("copied\n") == options.count("tmpcopyup")
 
 
 def test_unlisted_option_is_not_taken_for_a_flag(ocirt, bundle):
@@ -346,3 +350,47 @@ def test_every_listed_seccomp_arch_is_recognised(doc, ocirt, bundle):
             refused.append(arch)
     if os.uname().machine == "x86_64":
         assert {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}.isdisjoint(refused), refused
+
+
+def test_every_known_seccomp_flag_is_recognised(doc, ocirt, bundle):
+    """Each knownFlags name alone: taken (an unsupported one may be ignored
+    with a warning), never refused as unknown — as a made-up flag is."""
+    known = doc["linux"]["seccomp"]["knownFlags"]
+    for flag in known + ["SECCOMP_FILTER_FLAG_MADE_UP"]:
+        bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "flags": [flag],
+                                             "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO"}]}
+        r = ocirt.run(bundle.sh("hostname blocked 2>/dev/null; echo rc=$?"))
+        if flag in known:
+            assert r.returncode == 0 and r.stdout == "rc=1\n", (flag, r)
+        else:
+            assert r.returncode != 0 and flag in r.stderr and "Traceback" not in r.stderr, r
+
+
+def test_every_listed_memory_policy_mode_and_flag_is_recognised(doc, ocirt, bundle):
+    """Each listed mode (with node 0 where it needs nodes), and each listed
+    flag on MPOL_BIND, is applied: the container's task policy is no longer
+    the default; a made-up mode is refused as unknown."""
+    policy = doc["linux"]["memoryPolicy"]
+    tries = [{"mode": m} if m in ("MPOL_DEFAULT", "MPOL_LOCAL") else {"mode": m, "nodes": "0"}
+             for m in policy["modes"]]
+    tries += [{"mode": "MPOL_BIND", "nodes": "0", "flags": [f]} for f in policy["flags"]]
+    for p in tries:
+        bundle.config["linux"]["memoryPolicy"] = p
+        r = ocirt.run(bundle.sh("head -n 1 /proc/self/numa_maps"))
+        assert r.returncode == 0, (p, r)
+        assert (r.stdout.split()[1] == "default") == (p["mode"] == "MPOL_DEFAULT"), (p, r.stdout)
+    bundle.config["linux"]["memoryPolicy"] = {"mode": "MPOL_MADE_UP"}
+    r = ocirt.run(bundle.sh("true"))
+    assert r.returncode != 0 and "MPOL_MADE_UP" in r.stderr and "linux.memoryPolicy.mode" in r.stderr, r
+
+
+def test_idmap_mount_extension_is_claimed(doc, ocirt, bundle, tmp_path):
+    """mountExtensions.idmap.enabled is true, and a mount's uidMappings and
+    gidMappings are used (tests/test_config_mounts.py checks the details)."""
+    assert doc["linux"]["mountExtensions"]["idmap"]["enabled"] is True
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_text("x")
+    bundle.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(tmp_path / "src"),
+                                    "options": ["bind"], "uidMappings": ID_MAP, "gidMappings": ID_MAP})
+    r = ocirt.run(bundle.sh("stat -c '%u %g' /data/f"))
+    assert r.returncode == 0 and r.stdout.split() == ["100000", "100000"], r

@@ -7,7 +7,7 @@ from .. import SPEC_VERSION, __version__
 from .. import jsonio as json
 from ..capabilities import NAMES
 from ..config.model import NS_FLAGS
-from ..config.mountopts import FLAGS, IDMAP, PROPAGATION, RECURSIVE, RECURSIVE_ATIME
+from ..config.mountopts import FLAGS, IDMAP, PROPAGATION, RECURSIVE, RECURSIVE_ATIME, TMPCOPYUP
 from ..hooks import HOOK_STAGES
 from ..process import MPOL_FLAGS, MPOL_MODES
 
@@ -24,9 +24,9 @@ def _optional(module: str) -> dict | None:
 
 def _mount_options() -> list[str]:
     """Every mounts[].options name ocirt applies itself (anything else goes to
-    the filesystem as data).  tmpcopyup is parsed but not implemented, so it
-    is not claimed."""
-    return sorted(set(FLAGS) | set(PROPAGATION) | set(RECURSIVE) | set(RECURSIVE_ATIME) | set(IDMAP))
+    the filesystem as data), with runc's tmpcopyup."""
+    return sorted(set(FLAGS) | set(PROPAGATION) | set(RECURSIVE) | set(RECURSIVE_ATIME) | set(IDMAP)
+                  | {TMPCOPYUP})
 
 
 def document() -> dict:

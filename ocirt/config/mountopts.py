@@ -53,6 +53,8 @@ RECURSIVE_ATIME = {
 }
 # Options the runtime handles itself rather than passing to mount(2).
 IDMAP = ("idmap", "ridmap")
+# runc's: a tmpfs starts with a copy of the directory it covers (rootfs.py)
+TMPCOPYUP = "tmpcopyup"
 
 
 def parse(options: list[str]) -> tuple[int, list[int], list[str], set[str]]:
@@ -69,7 +71,7 @@ def parse(options: list[str]) -> tuple[int, list[int], list[str], set[str]]:
             propagation.append(PROPAGATION[opt])
         elif opt in RECURSIVE or opt in RECURSIVE_ATIME:
             continue  # see recursive_attrs
-        elif opt in IDMAP or opt == "tmpcopyup":
+        elif opt in IDMAP or opt == TMPCOPYUP:
             extensions.add(opt)
         else:
             data.append(opt)
