@@ -7,16 +7,9 @@ import os
 
 import pytest
 
-from testlib import STATE_ROOT
+from testlib import STATE_ROOT, one_line_error
 
 
-def assert_one_clear_line(r, *words: str) -> None:
-    assert r.returncode != 0, r
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
 
 
 def create(ocirt, bundle):
@@ -28,12 +21,12 @@ def create(ocirt, bundle):
 
 def test_malformed_json(ocirt, bundle):
     (bundle.path / "config.json").write_text('{"ociVersion": "1.0.0", "process": ')
-    assert_one_clear_line(create(ocirt, bundle), "config.json", "invalid JSON")
+    one_line_error(create(ocirt, bundle), "config.json", "invalid JSON")
 
 
 def test_config_missing(ocirt, bundle):
     (bundle.path / "config.json").unlink()
-    assert_one_clear_line(create(ocirt, bundle), "config.json", "no such file")
+    one_line_error(create(ocirt, bundle), "config.json", "no such file")
 
 
 CASES = {
@@ -61,13 +54,13 @@ def test_bad_config(ocirt, bundle, case):
     mutate, words = CASES[case]
     mutate(bundle.config)
     bundle.write()
-    assert_one_clear_line(create(ocirt, bundle), *words)
+    one_line_error(create(ocirt, bundle), *words)
 
 
 @pytest.mark.parametrize("cid", ["a/b", "..", ".", "", "x" * 1025, "semi;colon", "sp ace"])
 def test_bad_container_id(ocirt, bundle, cid):
     r = ocirt("create", "-b", str(bundle.path), cid)
-    assert_one_clear_line(r, "container id")
+    one_line_error(r, "container id")
 
 
 @pytest.mark.parametrize("sig", ["SIGBOGUS", "99", "0", "-1"])
@@ -76,15 +69,15 @@ def test_bad_signal(ocirt, bundle, sig):
     cid = ocirt.new_id()
     assert ocirt("create", "-b", str(bundle.path), cid).returncode == 0
     r = ocirt("kill", cid, sig)
-    assert_one_clear_line(r, "signal")
+    one_line_error(r, "signal")
     assert ocirt("delete", "-f", cid).returncode == 0
 
 
 def test_unknown_flag_and_command(ocirt):
-    assert_one_clear_line(ocirt("create", "--bogus", "x"), "--bogus")
-    assert_one_clear_line(ocirt("frobnicate"), "unknown command")
-    assert_one_clear_line(ocirt("--log-format", "xml", "list"), "--log-format")
-    assert_one_clear_line(ocirt("--systemd-cgroup", "list"), "systemd")
+    one_line_error(ocirt("create", "--bogus", "x"), "--bogus")
+    one_line_error(ocirt("frobnicate"), "unknown command")
+    one_line_error(ocirt("--log-format", "xml", "list"), "--log-format")
+    one_line_error(ocirt("--systemd-cgroup", "list"), "systemd")
 
 
 def test_log_file_gets_json_error_line(ocirt, bundle, tmp_path):

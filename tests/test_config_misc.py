@@ -7,15 +7,9 @@ import os
 
 import pytest
 
-from testlib import STATE_ROOT
+from testlib import STATE_ROOT, one_line_error
 
 
-def assert_one_clear_line(r, *words: str) -> None:
-    assert r.returncode != 0, r
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
 
 
 def create(ocirt, bundle):
@@ -29,7 +23,7 @@ def create(ocirt, bundle):
 def test_oci_version_not_semver_rejected(ocirt, bundle, version):
     bundle.config["ociVersion"] = version
     bundle.write()
-    assert_one_clear_line(create(ocirt, bundle), "ociVersion", "SemVer")
+    one_line_error(create(ocirt, bundle), "ociVersion", "SemVer")
 
 
 @pytest.mark.parametrize("version", ["1.0.0", "1.0.2-dev", "1.2.0-rc.1+build.5", "1.9.0"])
@@ -66,7 +60,7 @@ def test_annotations_shape(ocirt, bundle, case):
     value, words = BAD_ANNOTATIONS[case]
     bundle.config["annotations"] = value
     bundle.write()
-    assert_one_clear_line(create(ocirt, bundle), *words)
+    one_line_error(create(ocirt, bundle), *words)
 
 
 def test_unknown_properties_ignored(ocirt, bundle):

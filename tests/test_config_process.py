@@ -13,15 +13,9 @@ import termios
 
 import pytest
 
-from testlib import OCIRT, STATE_ROOT, read_all
+from testlib import OCIRT, STATE_ROOT, one_line_error, read_all
 
 
-def assert_one_clear_line(r, *words: str) -> None:
-    assert r.returncode != 0, r
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
 
 
 def create(ocirt, bundle):
@@ -71,7 +65,7 @@ def test_duplicate_rlimits_rejected(ocirt, bundle):
                                            {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
                                            {"type": "RLIMIT_NOFILE", "soft": 20, "hard": 20}]
     bundle.write()
-    assert_one_clear_line(create(ocirt, bundle), "process.rlimits[2].type", "duplicate", "RLIMIT_NOFILE")
+    one_line_error(create(ocirt, bundle), "process.rlimits[2].type", "duplicate", "RLIMIT_NOFILE")
 
 
 def test_unknown_capability_warns_and_is_ignored(ocirt, bundle):
@@ -120,7 +114,7 @@ def test_selinux_label_without_selinux_refused(ocirt, bundle):
         pytest.skip("SELinux is enabled here")
     bundle.config["process"]["selinuxLabel"] = "system_u:system_r:svirt_lxc_net_t:s0:c124,c675"
     bundle.write()
-    assert_one_clear_line(create(ocirt, bundle), "process.selinuxLabel", "SELinux")
+    one_line_error(create(ocirt, bundle), "process.selinuxLabel", "SELinux")
 
 
 def stat_fields(line: str) -> list[str]:

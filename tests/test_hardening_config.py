@@ -20,8 +20,7 @@ import uuid
 
 import pytest
 
-from testlib import OCIRT, STATE_ROOT, Result
-from test_hardening_escape import one_line_error
+from testlib import OCIRT, Result, STATE_ROOT, one_line_error
 
 
 @pytest.fixture

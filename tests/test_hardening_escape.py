@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from testlib import IS_ROOT, OCIRT, STATE_ROOT, Result
+from testlib import IS_ROOT, OCIRT, Result, STATE_ROOT, one_line_error
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hardening"
 SECRET = "TOPSECRET-host-only"
@@ -71,13 +71,34 @@ def host_files_digest() -> dict[str, str]:
     # the mapped native modules (of the tree and of a pip install, whichever
     # OCIRT_BIN runs); .py sources are read and closed at import, and in a
     # shared working tree they change under the test anyway
-    for pkg in {Path(ocirt.__file__).parent, _installed_package()} - {None}:
+    interp, launcher_pkgs = _launcher_target(OCIRT)
+    files += interp
+    for pkg in {Path(ocirt.__file__).parent, _installed_package(), *launcher_pkgs} - {None}:
         files += [str(p) for p in sorted(pkg.rglob("*.so"))]
     out = {}
     for f in files:
         with open(f, "rb") as fh:
             out[f] = hashlib.sha256(fh.read()).hexdigest()
     return out
+
+
+def _launcher_target(launcher: str) -> tuple[list[str], list[Path]]:
+    """The interpreter a setup.py launcher names (#!) and the ocirt packages
+    on the sys.path it sets: what runs when OCIRT_BIN is, e.g., the launcher
+    of the Debian-python install (tests/install-distro.sh)."""
+    import ast
+
+    try:
+        head = Path(launcher).read_text(errors="replace").splitlines()[:6]
+    except OSError:
+        return [], []
+    interp = [os.path.realpath(head[0][2:].split()[0])] if head and head[0].startswith("#!/") else []
+    pkgs: list[Path] = []
+    for line in head:
+        if line.startswith("sys.path[:0] = "):
+            pkgs += [Path(d, "ocirt") for d in ast.literal_eval(line.split("=", 1)[1].strip())
+                     if Path(d, "ocirt").is_dir()]
+    return [i for i in interp if os.path.isfile(i)], pkgs
 
 
 def _installed_package() -> Path | None:
@@ -122,11 +143,6 @@ def _wait_pid(pid: int, timeout: float) -> int:
         time.sleep(0.01)
 
 
-def one_line_error(r: Result) -> None:
-    """A refusal is one clear line on stderr: no traceback, no 'internal error'."""
-    assert r.returncode != 0, r
-    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r
-    assert len(r.stderr.strip().splitlines()) == 1, r
 
 
 # --- 1. the runtime's own executable (CVE-2019-5736) -------------------------

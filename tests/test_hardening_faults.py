@@ -21,9 +21,8 @@ import uuid
 
 import pytest
 
-from testlib import OCIRT, STATE_ROOT, Result
+from testlib import OCIRT, Result, STATE_ROOT, one_line_error
 from test_hardening_config import ids, leftover_processes, new_id  # noqa: F401 - ids is a fixture
-from test_hardening_escape import one_line_error
 
 
 def call(*args: str, mark: str, fault: str | None = None, timeout: float = 30,

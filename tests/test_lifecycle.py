@@ -5,16 +5,9 @@ import json
 import os
 import time
 
-from testlib import STATE_ROOT, run_ocirt
+from testlib import STATE_ROOT, run_ocirt, wait_status
 
 
-def wait_status(ocirt, cid: str, want: str, timeout: float = 5) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        st = ocirt.state(cid)
-        if st["status"] == want or time.monotonic() > deadline:
-            return st
-        time.sleep(0.05)
 
 
 def test_run_returns_exit_status_and_output(ocirt, bundle):

@@ -13,13 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from testlib import run_ocirt
+from testlib import one_line_error, run_ocirt
 
 
-def one_line_error(r) -> str:
-    assert r.returncode != 0, r
-    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r
-    return r.stderr
 
 
 def replace_namespace(bundle, kind: str, path: str) -> None:

@@ -10,6 +10,8 @@ import uuid
 
 import pytest
 
+from testlib import one_line_error
+
 CG = "/sys/fs/cgroup"
 
 
@@ -35,10 +37,6 @@ def read(d: str, name: str) -> str:
         return f.read().strip()
 
 
-def one_line_error(r) -> str:
-    assert r.returncode != 0, r
-    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r
-    return r.stderr
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from testlib import ROOT_DIR, STATE_ROOT, run_ocirt
+from testlib import ROOT_DIR, STATE_ROOT, one_line_error, run_ocirt, wait_status
 
 NAMESPACES = ("mnt", "net", "ipc", "uts", "pid", "cgroup")
 SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
@@ -32,13 +32,6 @@ def create(ocirt, bundle, **kw) -> str:
     return cid
 
 
-def wait_status(ocirt, cid: str, want: str, timeout: float = 10) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        st = ocirt.state(cid)
-        if st["status"] == want or time.monotonic() > deadline:
-            return st
-        time.sleep(0.05)
 
 
 def alive(pid: int) -> bool:
@@ -110,12 +103,6 @@ def snapshot(ocirt, cid: str, bundle) -> dict:
             "inside": sorted(os.listdir(bundle.rootfs / "tmp"))}
 
 
-def one_line_error(r, *words: str) -> None:
-    assert r.returncode != 0, r
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
 
 
 def state_root_entries() -> set[str]:

@@ -206,3 +206,27 @@ def with_config(bundle: Bundle, **changes) -> Bundle:
     cfg.update(changes)
     bundle.config = cfg
     return bundle.write()
+
+
+def one_line_error(r: Result, *words: str) -> str:
+    """A refusal is one clear line on stderr (no traceback, no 'internal
+    error') holding each of words; returns that line."""
+    assert r.returncode != 0, r
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    return lines[0]
+
+
+def wait_status(ocirt: "Ocirt", cid: str, want: str, timeout: float = 10) -> dict:
+    """The container's state once its status is want (or at the timeout)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        st = ocirt.state(cid)
+        if st["status"] == want or time.monotonic() > deadline:
+            return st
+        time.sleep(0.05)
