@@ -74,7 +74,17 @@ int oc_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode,
                uint64_t resolve)
 {
     struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
-    RET(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+    long fd = -1;
+    /* With RESOLVE_IN_ROOT/BENEATH the kernel answers EAGAIN when a rename or
+     * mount anywhere on the system raced with the lookup (openat2(2)): retry,
+     * as the man page says to; a busy host (many containers starting at once)
+     * otherwise fails a create now and then. */
+    for (int attempt = 0; attempt < 256; attempt++) {
+        fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        if (fd >= 0 || errno != EAGAIN)
+            break;
+    }
+    RET(fd);
 }
 
 int oc_pidfd_open(int pid, unsigned int flags)
