@@ -14,21 +14,26 @@ from bench import cases, machine, proc, report, runtimes
 from bench.bundle import build_bundles, find_busybox
 from bench.harness import Case, Context, Results, run_case
 
-DEFAULT_RUNTIMES = "ocirt,runc,crun"
+# ocirt-distro (ocirt under Debian's /usr/bin/python3) is skipped, with a
+# note, where its venv cannot be made.
+DEFAULT_RUNTIMES = "ocirt,ocirt-distro,runc,crun"
 LIST_N = (100, 1000)  # (quick, full)
 # Upper bound assumed for a parked container before the memory case measured it.
 ASSUMED_PARKED_MIB = 16.0
 PREAMBLE = """# Performance
 
-Side-by-side numbers for ocirt, runc and crun, produced by `python3 -m bench`
-(see bench/README.md for what each case measures and how).
+Side-by-side numbers for ocirt (under the default python3 and under Debian's
+/usr/bin/python3), runc and crun, produced by `python3 -m bench` (see
+bench/README.md for what each case measures and how).
 """
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python3 -m bench", description=__doc__)
     ap.add_argument("--runtimes", default=DEFAULT_RUNTIMES,
-                    help="comma list; the first is compared to the others (default %(default)s)")
+                    help="comma list; the first is compared to the others, and so is "
+                         "a variant of it (ocirt-distro for ocirt) to the non-variants "
+                         "(default %(default)s)")
     ap.add_argument("--quick", action="store_true",
                     help="fewer iterations, list with 100 (< 2 min)")
     ap.add_argument("--out", type=Path, help="write the report here (e.g. docs/performance.md)")
@@ -45,7 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--ocirt-from", choices=("build", "checkout", "installed"), default="build",
                     help="build: pip-install this checkout into the temp dir (as shipped); "
                          "checkout: run the tree as is; installed: the pip-installed "
-                         "launcher (default %(default)s; $OCIRT_BIN overrides all)")
+                         "launcher (default %(default)s; $OCIRT_BIN overrides all; "
+                         "ocirt-distro is always built)")
     ap.add_argument("--nice", type=int, default=0,
                     help="niceness increment for the harness and all it runs (e.g. -10 on a "
                          "shared machine: other load then disturbs every runtime less)")
@@ -99,14 +105,15 @@ def resolve_runtimes(names: list[str], results_notes: list[str],
     if "ocirt" in names and ocirt_source == "build":
         install_dir = private_install(workdir, results_notes)
         ocirt_source = "build" if install_dir else "checkout"
+    distro = distro_install(workdir, results_notes) if runtimes.DISTRO in names else None
     found = []
     for name in names:
-        rt = runtimes.resolve(name, holder, ocirt_source, install_dir)
-        if rt is None:
+        rt = runtimes.resolve(name, holder, ocirt_source, install_dir, distro)
+        if rt is not None:
+            found.append(rt)
+        elif name != runtimes.DISTRO:  # distro_install has said why
             results_notes.append(f"{name}: not installed, skipped")
             log(f"bench: {name} not found, skipped")
-        else:
-            found.append(rt)
     return found
 
 
@@ -195,6 +202,23 @@ def private_install(workdir: Path, notes: list[str]) -> Path | None:
         return None
 
 
+def distro_install(workdir: Path, notes: list[str]) -> runtimes.DistroInstall | None:
+    """The venv and build for ocirt-distro; None (and a note) where it cannot be made."""
+    log(f"bench: building {runtimes.DISTRO} (a venv of {runtimes.DISTRO_PYTHON}) ...")
+    try:
+        return runtimes.build_distro_install(workdir)
+    except (OSError, runtimes.Unavailable, subprocess.SubprocessError) as exc:
+        notes.append(f"{runtimes.DISTRO}: skipped: {exc}")
+        log(f"bench: {runtimes.DISTRO} skipped: {exc}")
+        return None
+
+
+def describe_runtime(rt: runtimes.Runtime, env: dict[str, str]) -> str:
+    """Version row of the machine table: what, how started, under which interpreter."""
+    text = f"{runtimes.version(rt, env)} — run as `{runtimes.describe_command(rt)}`"
+    return text + (f" under {runtimes.interpreter_info(rt.python)}" if rt.python else "")
+
+
 def make_holder(args: argparse.Namespace, names: list[str]
                 ) -> runtimes.MountNamespaceHolder | None:
     wanted = "crun" in names and args.crun_wrapper == "nsenter"
@@ -218,8 +242,7 @@ def measure(args: argparse.Namespace, argv: list[str] | None, names: list[str],
     results.notes += notes + [f"{rt.name}: {rt.note}" for rt in ctx.runtimes if rt.note]
     started, load_at_start = time.monotonic(), os.getloadavg()
     try:
-        versions = {rt.name: f"{runtimes.version(rt, ctx.env)} — run as "
-                    f"`{runtimes.describe_command(rt)}`" for rt in ctx.runtimes}
+        versions = {rt.name: describe_runtime(rt, ctx.env) for rt in ctx.runtimes}
         refs = machine.measure_references(reference_iterations(args), holder)
         run_all(args, ctx, results)
     finally:

@@ -29,6 +29,22 @@ def _ratio(results: Results, key: str, a: str, b: str) -> str:
     return f"{sa[0] / sb[0]:.2f}×"
 
 
+def ratio_pairs(runtimes: list[str]) -> list[tuple[str, str]]:
+    """(a, b) for every a/b ratio column, in order.
+
+    The first runtime is compared with every other; a variant of it (named
+    `<first>-<something>`, e.g. ocirt-distro for ocirt) gets its own columns
+    against every runtime that is neither the first nor a variant.
+    """
+    if not runtimes:
+        return []
+    first = runtimes[0]
+    variants = [rt for rt in runtimes[1:] if rt.startswith(first + "-")]
+    others = [rt for rt in runtimes[1:] if rt not in variants]
+    return ([(first, rt) for rt in runtimes[1:]]
+            + [(variant, rt) for variant in variants for rt in others])
+
+
 class _Footnotes:
     """Numbers each distinct failure once, so table cells stay short."""
 
@@ -59,8 +75,7 @@ def _row(results: Results, metric: Metric, notes: _Footnotes, with_p90: bool) ->
         cells.append(_num(med, metric.unit) + suffix)
         if with_p90:
             cells.append(_num(p90, metric.unit))
-    subject = results.runtimes[0]
-    cells += [_ratio(results, metric.key, subject, other) for other in results.runtimes[1:]]
+    cells += [_ratio(results, metric.key, a, b) for a, b in ratio_pairs(results.runtimes)]
     cells.append(str(min(counts)) if counts else "0")
     return "| " + " | ".join(cells) + " |"
 
@@ -69,16 +84,15 @@ def _header(results: Results, first: str, with_p90: bool) -> list[str]:
     cols = [first]
     for rt in results.runtimes:
         cols += [f"{rt} median", f"{rt} p90"] if with_p90 else [rt]
-    subject = results.runtimes[0]
-    cols += [f"{subject}/{other}" for other in results.runtimes[1:]]
+    cols += [f"{a}/{b}" for a, b in ratio_pairs(results.runtimes)]
     cols.append("n")
     return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
 
 
 def geomean_ratios(results: Results, metrics: list[Metric]) -> list[str]:
-    """One headline per other runtime: geometric mean of the median ratios."""
-    subject, out = results.runtimes[0], []
-    for other in results.runtimes[1:]:
+    """One headline per ratio column: geometric mean of the median ratios."""
+    out = []
+    for subject, other in ratio_pairs(results.runtimes):
         ratios = []
         for m in metrics:
             a, b = results.stats(m.key, subject), results.stats(m.key, other)

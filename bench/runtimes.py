@@ -45,6 +45,7 @@ class Runtime:
     cmd: tuple[str, ...]  # argv prefix, global flags follow
     root: str = ""
     note: str = ""
+    python: str = ""  # the interpreter, for a runtime started as a Python launcher
 
     def argv(self, *args: str) -> list[str]:
         """A command with this runtime's --root (for every state-touching call)."""
@@ -99,9 +100,14 @@ def build_private_install(dest: Path) -> Path:
     return dest
 
 
-def launcher_code(first: Path = REPO) -> str:
-    """What setup.py's launcher runs, with `first` ahead of site-packages."""
-    paths = [str(first), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+def launcher_code(first: Path = REPO, site: list[str] | None = None) -> str:
+    """What setup.py's launcher runs, with `first` ahead of site-packages.
+
+    `site` is the interpreter's site-packages (default: this interpreter's).
+    """
+    if site is None:
+        site = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    paths = list(dict.fromkeys([str(first), *site]))
     return (f"import sys; sys.path[:0] = {paths!r}; "
             "from ocirt.cli.main import main; sys.exit(main())")
 
@@ -127,6 +133,113 @@ def ocirt_command(source: str = "checkout", install_dir: Path | None = None
     return [installed] if installed else None
 
 
+# ocirt-distro: the same checkout, installed the same way, but started by
+# Debian's /usr/bin/python3 (PGO+LTO, libpython linked in: it starts about
+# twice as fast as an `--enable-shared` build such as pyenv's).  Which
+# interpreter the launcher names is a deployment choice, not a code change;
+# this variant measures what that choice is worth.
+DISTRO = "ocirt-distro"
+DISTRO_PYTHON = "/usr/bin/python3"
+# ocirt's run-time dependencies, plus wheel: setuptools < 70 needs it to build.
+DISTRO_VENV_PACKAGES = ("cffi", "jsonschema", "wheel")
+# What pip needs of the checkout to build it.
+BUILD_INPUTS = ("setup.py", "pyproject.toml", "README.md", "ocirt", "native", "schema")
+PIP_QUIET = ("-q", "--disable-pip-version-check")
+
+
+class Unavailable(Exception):
+    """A variant that cannot be set up on this machine: a note, not an error."""
+
+
+@dataclass(frozen=True)
+class DistroInstall:
+    python: str  # <venv>/bin/python3
+    site: list[str]  # the venv's site-packages (cffi, jsonschema)
+    install_dir: Path  # this checkout, built by that interpreter
+
+
+def _stderr_tail(text: str) -> str:
+    # pip's warnings about unreachable extra indexes say nothing about the failure
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "WARNING" not in ln]
+    return " / ".join(lines[-3:])[-300:] or "no output"
+
+
+def _run_or_unavailable(argv: list[str], what: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=600, env=env)
+    if done.returncode != 0:
+        raise Unavailable(f"{what} failed: {_stderr_tail(done.stderr)}")
+    return done.stdout
+
+
+def _check_distro_python() -> None:
+    if not os.access(DISTRO_PYTHON, os.X_OK):
+        raise Unavailable(f"no {DISTRO_PYTHON}")
+    if os.path.realpath(DISTRO_PYTHON) == real_python():
+        raise Unavailable(f"{DISTRO_PYTHON} is the interpreter ocirt already runs under")
+    # Debian splits ensurepip (python3-venv) and Python.h (python3-dev, for
+    # the cffi modules) out of python3.
+    probe = ("import importlib.util, os, sysconfig; "
+             "h = os.path.join(sysconfig.get_paths()['include'], 'Python.h'); "
+             "print(*[pkg for pkg, ok in (('python3-venv', importlib.util.find_spec('ensurepip')), "
+             "('python3-dev', os.path.exists(h))) if not ok])")
+    missing = _run_or_unavailable([DISTRO_PYTHON, "-I", "-c", probe], "probe").split()
+    if missing:
+        raise Unavailable(f"{DISTRO_PYTHON} lacks {' and '.join(missing)} "
+                          f"(apt-get install {' '.join(missing)})")
+
+
+def _copy_build_inputs(dest: Path) -> Path:
+    """A copy of what setup.py builds from.
+
+    Not the tree itself: pip builds in its build/, where the pyenv install's
+    cffi modules (same cpython-311 tag) could pass for up to date.
+    """
+    dest.mkdir(parents=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.so", "*.new")
+    for name in BUILD_INPUTS:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=skip)
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def _git_env() -> dict[str, str]:
+    """setup.py records `git describe` of its directory: point it at this checkout."""
+    env = dict(os.environ)
+    if (REPO / ".git").exists():
+        env.update(GIT_DIR=str(REPO / ".git"), GIT_WORK_TREE=str(REPO))
+    return env
+
+
+def build_distro_install(workdir: Path) -> DistroInstall:
+    """A venv of DISTRO_PYTHON in workdir, and this checkout built by it.
+
+    Raises Unavailable when the machine lacks a piece (or PyPI is out of reach).
+    """
+    _check_distro_python()
+    venv = workdir / "distro-venv"
+    _run_or_unavailable([DISTRO_PYTHON, "-m", "venv", str(venv)], "venv creation")
+    python = str(venv / "bin" / "python3")
+    _run_or_unavailable([python, "-m", "pip", "install", *PIP_QUIET, *DISTRO_VENV_PACKAGES],
+                        "pip install of " + ", ".join(DISTRO_VENV_PACKAGES))
+    src = _copy_build_inputs(workdir / "distro-src")
+    dest = workdir / "ocirt-distro-install"
+    _run_or_unavailable([python, "-m", "pip", "install", *PIP_QUIET, "--no-deps",
+                         "--no-build-isolation", "--target", str(dest), str(src)],
+                        "pip install of the checkout", env=_git_env())
+    # Asked with site processing on: only site.py makes the venv the prefix.
+    paths = "import sysconfig; p = sysconfig.get_paths(); print(p['purelib'], p['platlib'])"
+    site = _run_or_unavailable([python, "-c", paths], "site-packages query").split()
+    return DistroInstall(python, site, dest)
+
+
+def distro_command(inst: DistroInstall) -> list[str]:
+    """Started like the installed launcher, by the venv's interpreter."""
+    return [inst.python, "-I", "-S", "-c", launcher_code(inst.install_dir, inst.site)]
+
+
 def describe_command(rt: Runtime) -> str:
     """Short human form of how a runtime is started, for the report."""
     if "-c" in rt.cmd and "ocirt.cli.main" in rt.cmd[-1]:
@@ -134,6 +247,28 @@ def describe_command(rt: Runtime) -> str:
                  else "this checkout, not built")
         return f"python3 -I -S -c 'from ocirt.cli.main import main' ({where})"
     return " ".join(rt.cmd)
+
+
+def interpreter_info(python: str) -> str:
+    """Version, binary and how libpython is linked, asked of the interpreter itself.
+
+    A libpython.so loaded at start-up costs relocations on every call;
+    Debian links it statically (and builds it with PGO and LTO).
+    """
+    code = ("import platform, sys; maps = open('/proc/self/maps').read(); "
+            "print(platform.python_version(), sys.executable, "
+            "'shared' if 'libpython' in maps else 'static')")
+    try:
+        out = subprocess.run([python, "-I", "-S", "-c", code], check=False, capture_output=True,
+                             text=True, timeout=20).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        out = []
+    if len(out) != 3:
+        return f"unknown ({python})"
+    ver, exe, link = out
+    venv = Path(exe).parent.parent / "pyvenv.cfg"
+    via = " in a venv" if venv.exists() else ""
+    return f"Python {ver} ({os.path.realpath(exe)}{via}; {link} libpython)"
 
 
 class MountNamespaceHolder:
@@ -173,16 +308,22 @@ def _comm(pid: int) -> str:
 
 
 def resolve(name: str, holder: MountNamespaceHolder | None = None,
-            ocirt_source: str = "checkout", install_dir: Path | None = None
-            ) -> Runtime | None:
+            ocirt_source: str = "checkout", install_dir: Path | None = None,
+            distro: DistroInstall | None = None) -> Runtime | None:
     """A Runtime for a known name, or None when it is not installed.
 
     With a holder, crun joins its namespace; without one on a hybrid host,
-    it goes through the per-call unshare wrapper.
+    it goes through the per-call unshare wrapper.  ocirt-distro needs its
+    install (build_distro_install).
     """
     if name == "ocirt":
         cmd = ocirt_command(ocirt_source, install_dir)
-        return Runtime("ocirt", tuple(cmd)) if cmd else None
+        if not cmd:
+            return None
+        return Runtime("ocirt", tuple(cmd), python=cmd[0] if cmd[0] == real_python() else "")
+    if name == DISTRO:
+        return Runtime(DISTRO, tuple(distro_command(distro)), python=distro.python
+                       ) if distro else None
     if not shutil.which(name):
         return None
     if name == "crun" and holder is not None:

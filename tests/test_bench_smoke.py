@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bundle, harness, proc, report, runtimes, seccomp_profile
+from bench import bundle, cli, harness, proc, report, runtimes, seccomp_profile
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -118,3 +118,22 @@ def test_report_write_keeps_hand_written_text(tmp_path: Path) -> None:
     text = doc.read_text()
     assert "run 2" in text and "run 1" not in text
     assert text.startswith("# Title") and "## Analysis by hand" in text
+
+
+def test_variant_of_the_first_runtime_gets_its_own_ratio_columns() -> None:
+    results = harness.Results(["ocirt", "ocirt-distro", "runc"])
+    results.declare(_Flaky())
+    for rt, value in (("ocirt", 6.0), ("ocirt-distro", 4.0), ("runc", 2.0)):
+        results.add(rt, {"flaky": value})
+    text = report.render(results, [], [], "test")
+    assert "| ocirt/ocirt-distro | ocirt/runc | ocirt-distro/runc | n |" in text
+    assert "| 1.50× | 3.00× | 2.00× | 1 |" in text
+
+
+def test_distro_variant_is_skipped_with_a_note_when_unavailable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtimes, "DISTRO_PYTHON", str(tmp_path / "no-python3"))
+    notes: list[str] = []
+    found = cli.resolve_runtimes([runtimes.DISTRO], notes, None, "checkout", tmp_path)
+    assert found == []
+    assert notes == [f"ocirt-distro: skipped: no {tmp_path / 'no-python3'}"]
