@@ -9,7 +9,8 @@ cp /bin/busybox "$demo/rootfs/bin/busybox"
 chroot "$demo/rootfs" /bin/busybox --install -s /bin
 mkdir -p "$demo/rootfs/"{proc,sys,dev,tmp,etc}
 cd "$demo"
-ocirt spec
+ocirt=/usr/local/bin/ocirt  # what install-deps links (not a pyenv shim on PATH)
+"$ocirt" spec
 # non-interactive, so the demo runs anywhere (CI, pipes); drop these two
 # edits for an interactive shell with a terminal.
 python3 - <<'PY'
@@ -19,4 +20,4 @@ c["process"]["terminal"] = False
 c["process"]["args"] = ["sh", "-c", "echo hello from ocirt: $(hostname), pid $$; id; ls /"]
 json.dump(c, open("config.json", "w"), indent=2)
 PY
-exec ocirt run "demo-$$"
+exec "$ocirt" run "demo-$$"

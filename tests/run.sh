@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install-deps.sh
+# Test the ocirt users and engines run (install-deps links it), unless told
+export OCIRT_BIN=${OCIRT_BIN:-/usr/local/bin/ocirt}
 set +e
 python3 -m pytest -q -p no:cacheprovider tests conformance "$@"
 rc=$?
