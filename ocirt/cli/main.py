@@ -78,7 +78,25 @@ def _run(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """The CLI.  Called without argv (the launcher, a real process) it never
+    returns: it exits at once, skipping interpreter finalization (~5-9 ms
+    of module teardown per call that nothing here needs: logs are written
+    unbuffered, descriptors and locks go with the process)."""
+    if argv is None:
+        _exit_now(_main(sys.argv[1:]))
+    return _main(argv)
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe or stream: nothing more can be said there
+    os._exit(code)
+
+
+def _main(argv: list[str]) -> int:
     try:
         return _run(argv)
     except OcirtError as e:
