@@ -169,7 +169,9 @@ def _handshake(ct: Container, cfg: Config, sock, pid: int, mgr, undo: list) -> N
     ct.record["pid"] = init_pid
     ct.record["pid_start"] = proc_start_time(init_pid)
     ct.save()
-    network.move_devices(init_pid, cfg.net_devices)  # the init's netns exists: fill it
+    if cfg.net_devices:
+        network.move_devices(init_pid, cfg.net_devices)  # the init's netns exists: fill it
+        sync.send(sock, sync.NET_READY)
     faults.point("create:init-pid")
     msg = sync.expect(sock, sync.CREATED, "container init") if not _wants_hooks(cfg) else None
     if msg is None:

@@ -102,6 +102,9 @@ def init(launch: Launch) -> None:
     try:
         for s in FATAL_SIGNALS:
             signal.signal(s, _die)
+        if cfg.net_devices:
+            # the runtime moves them in after INIT_PID; sysctls may name them
+            sync.expect(sock, sync.NET_READY, "runtime")
         _setup(launch)
         listener = launch.listener
         _rootfs(launch)

@@ -186,7 +186,11 @@ def move_devices(pid: int, devices: dict[str, dict]) -> None:
         return
     from .errors import OcirtError
 
-    ns_fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        ns_fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise OcirtError(f"linux.netDevices: cannot reach the container's network namespace "
+                         f"(its init exited?): {e.strerror}") from None
     host, ct = _Netlink(), None
     try:
         ct = _in_netns(ns_fd)

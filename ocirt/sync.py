@@ -6,6 +6,9 @@ message, JSON {"type": NAME, ...}).  The sequence for create:
   init → runtime   NS_READY     init unshared its user namespace (if any)
   runtime → init   NS_MAPPED    id maps written, cgroup joined: go on
   init → runtime   INIT_PID     {"pid": host pid of the container's pid 1}
+  runtime → init   NET_READY    only with linux.netDevices: the host devices
+                                are in the init's network namespace (before
+                                its sysctls, which may name them)
   init → runtime   RUN_HOOKS    mounts done, before pivot_root: run
                                 prestart/createRuntime hooks now
   runtime → init   HOOKS_DONE
@@ -30,6 +33,7 @@ from .linux.unixsock import Socket
 NS_READY = "NS_READY"
 NS_MAPPED = "NS_MAPPED"
 INIT_PID = "INIT_PID"
+NET_READY = "NET_READY"
 EXEC_PID = "EXEC_PID"
 RUN_HOOKS = "RUN_HOOKS"
 HOOKS_DONE = "HOOKS_DONE"
