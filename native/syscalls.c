@@ -103,14 +103,6 @@ long oc_join_session_keyring(const char *name)
     return r < 0 ? -errno : r;
 }
 
-/* Make an existing mount read-only recursively without touching its other
- * flags: mount_setattr(2) keeps locked flags, which remount cannot. */
-int oc_mount_setattr_ro(int dirfd, const char *path, unsigned int at_flags)
-{
-    struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
-    RET(syscall(SYS_mount_setattr, dirfd, path, at_flags, &attr, sizeof(attr)));
-}
-
 /* mount_setattr(2) with every field: recursive attributes, propagation and
  * an ID mapping (MOUNT_ATTR_IDMAP with the user namespace fd). */
 int oc_mount_setattr(int dirfd, const char *path, unsigned int at_flags,

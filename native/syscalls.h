@@ -20,7 +20,6 @@ int oc_pidfd_open(int pid, unsigned int flags);
 int oc_pidfd_send_signal(int pidfd, int sig);
 int oc_close_range(unsigned int first, unsigned int last, unsigned int flags);
 long oc_join_session_keyring(const char *name);
-int oc_mount_setattr_ro(int dirfd, const char *path, unsigned int at_flags);
 int oc_mount_setattr(int dirfd, const char *path, unsigned int at_flags,
                      uint64_t attr_set, uint64_t attr_clr, uint64_t propagation,
                      uint64_t userns_fd);

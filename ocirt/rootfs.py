@@ -26,8 +26,6 @@ DEV_SYMLINKS = (
     ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
     ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
 )
-AT_FDCWD = -100
-MOVE_MOUNT_T_EMPTY_PATH = 0x40
 # statvfs flags that the kernel locks on mounts inherited by a user namespace
 ST_LOCKED = ((1024, c.MS_NOATIME), (2048, c.MS_NODIRATIME), (4096, c.MS_RELATIME),
              (2, c.MS_NOSUID), (4, c.MS_NODEV), (8, c.MS_NOEXEC))
@@ -334,7 +332,7 @@ class Rootfs:
                 if m.rec_set or m.rec_clr:
                     # mount_setattr keeps the flags the kernel locked in a
                     # user namespace, which a remount could not
-                    sys.mount_setattr(AT_FDCWD, top, c.AT_RECURSIVE, m.rec_set, m.rec_clr)
+                    sys.mount_setattr(c.AT_FDCWD, top, c.AT_RECURSIVE, m.rec_set, m.rec_clr)
 
     def _bind_idmapped(self, m: Mount, source: str, fd: int) -> None:
         """A bind whose files show with the mount's uid/gid mappings: clone
@@ -342,7 +340,7 @@ class Rootfs:
         then attach it on the target."""
         userns = _idmap_userns(m.uid_mappings, m.gid_mappings)
         try:
-            tree = sys.open_tree(AT_FDCWD, source, c.OPEN_TREE_CLONE | c.OPEN_TREE_CLOEXEC
+            tree = sys.open_tree(c.AT_FDCWD, source, c.OPEN_TREE_CLONE | c.OPEN_TREE_CLOEXEC
                                  | (c.AT_RECURSIVE if m.flags & c.MS_REC else 0))
         except OSError:
             os.close(userns)
@@ -355,7 +353,7 @@ class Rootfs:
                 why = ("its filesystem (or one mounted below it) does not support id-mapped mounts"
                        if e.errno == errno.EINVAL else e.strerror)
                 raise OcirtError(f"id-mapped bind: {why}") from None
-            sys.move_mount(tree, "", fd, "", c.MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+            sys.move_mount(tree, "", fd, "", c.MOVE_MOUNT_F_EMPTY_PATH | c.MOVE_MOUNT_T_EMPTY_PATH)
         finally:
             os.close(tree)
             os.close(userns)

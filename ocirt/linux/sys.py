@@ -90,10 +90,6 @@ def join_session_keyring(name: str | None) -> None:
     _check(lib.oc_join_session_keyring(_b(name)))
 
 
-def mount_setattr_ro(dirfd: int, path: str, flags: int) -> None:
-    _check(lib.oc_mount_setattr_ro(dirfd, path.encode(), flags), path)
-
-
 def mount_setattr(dirfd: int, path: str, at_flags: int, attr_set: int = 0, attr_clr: int = 0,
                   propagation: int = 0, userns_fd: int = 0) -> None:
     _check(lib.oc_mount_setattr(dirfd, path.encode(), at_flags, attr_set, attr_clr, propagation,
