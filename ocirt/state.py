@@ -175,11 +175,9 @@ def remove_tree(path: str) -> None:
     try:
         entries = list(os.scandir(path))
     except NotADirectoryError:
-        entries = None
-    except OSError:
-        return
-    if entries is None:
         _unlink_quietly(path)
+        return
+    except OSError:
         return
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
