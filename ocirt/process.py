@@ -16,6 +16,7 @@ from .config.model import Process
 from .errors import OcirtError
 from .linux import constants as c
 from .linux import sys
+from .linux.lists import parse_list
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -148,17 +149,6 @@ MPOL_NO_NODES = ("MPOL_DEFAULT", "MPOL_LOCAL")
 MPOL_SOME_NODES = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE")
 
 
-def _node_list(text: str) -> list[int]:
-    """'0-3,7' -> [0, 1, 2, 3, 7]; ValueError(field, why) names the bad part."""
-    nodes: list[int] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        lo, sep, hi = part.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()) or (sep and int(hi) < int(lo)):
-            raise ValueError("nodes", f"{part!r} is not a node number or an ascending range like 0-3")
-        nodes += range(int(lo), int(hi if sep else lo) + 1)
-    return nodes
-
-
 def memory_policy_args(policy: dict) -> tuple[int, list[int]]:
     """(mode | flags, nodes) for set_mempolicy(2), with runc's rules on how many
     nodes each mode takes; ValueError(field, why) says what is wrong."""
@@ -166,7 +156,10 @@ def memory_policy_args(policy: dict) -> tuple[int, list[int]]:
     if mode not in MPOL_MODES:
         raise ValueError("mode", f"{'required' if mode is None else f'unknown mode {mode!r}'}; "
                          f"use one of {', '.join(MPOL_MODES)}")
-    nodes = _node_list(policy.get("nodes") or "")
+    try:
+        nodes = parse_list(policy.get("nodes") or "", "node number")
+    except ValueError as e:
+        raise ValueError("nodes", str(e)) from None
     if mode in MPOL_NO_NODES and nodes:
         raise ValueError("nodes", f"{mode} takes no nodes; remove nodes")
     if mode in MPOL_SOME_NODES and not nodes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ocirt.cgroups.base import CPUSET_FLAGS
 from ocirt.cgroups.common import Context, read_opt, section, write
+from ocirt.linux.lists import parse_list
 
 SPEC = "linux.resources.cpu"
 
@@ -29,17 +30,6 @@ def stats(path: str, st: dict) -> None:
     for flag in CPUSET_FLAGS:
         cpuset[flag] = int(read_opt(path, "cpuset." + flag) or 0)
     for key, fname in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
-        values = expand_list(read_opt(path, fname) or "")
+        values = parse_list(read_opt(path, fname) or "")
         if values:
             cpuset[key] = values
-
-
-def expand_list(text: str) -> list[int]:
-    """'0-2,5' -> [0, 1, 2, 5]."""
-    out: list[int] = []
-    for part in text.split(","):
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        out.extend(range(int(lo), int(hi or lo) + 1))
-    return out
